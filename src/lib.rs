@@ -1,0 +1,25 @@
+//! # wsloop
+//!
+//! A WebSocket server and client built on a hand-written [`mio`] event loop,
+//! in layers that can each be read on their own:
+//!
+//! 1. [`reactor`]: one `mio::Poll`, connections in a slab, timers, a waker
+//!    for other threads ([`EventLoop`], [`LoopHandle`]).
+//! 2. [`transport`]: asyncio's Transport: a socket, its write queue and the
+//!    high/low watermarks ([`Transport`]).
+//! 3. [`protocol`]: asyncio's Protocol: the six callbacks ([`Protocol`]).
+//!
+//! [`TcpEcho`] is the simplest protocol, and the baseline for benchmarks.
+#![warn(missing_docs)]
+
+pub mod protocol;
+pub mod reactor;
+pub mod tcp_echo;
+pub mod transport;
+
+pub use protocol::Protocol;
+pub use reactor::{
+    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId, READ_CHUNK,
+};
+pub use tcp_echo::TcpEcho;
+pub use transport::{ConnStats, LimitsError, Transport, WriteLimits};

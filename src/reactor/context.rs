@@ -1,0 +1,157 @@
+//! What a protocol callback can reach: its transport and the loop's services.
+
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use super::{ConnId, Core, TimerId, TimerTarget};
+use crate::protocol::Protocol;
+use crate::transport::Transport;
+
+/// The argument of every [`Protocol`] callback.
+///
+/// It dereferences to the connection's [`Transport`] (so `cx.write(..)`
+/// works) and adds what only the loop can provide: the connection's id, the
+/// loop-wide shared state, the cached clock, timers and delivery of commands
+/// to other connections.
+pub struct Context<'a, P: Protocol> {
+    pub(crate) id: ConnId,
+    pub(crate) transport: &'a mut Transport,
+    pub(crate) shared: &'a mut P::Shared,
+    pub(crate) core: &'a mut Core<P>,
+}
+
+impl<'a, P: Protocol> Context<'a, P> {
+    /// This connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// This connection's transport.
+    pub fn transport(&mut self) -> &mut Transport {
+        self.transport
+    }
+
+    /// The loop-wide state shared by all connections.
+    pub fn shared(&mut self) -> &mut P::Shared {
+        self.shared
+    }
+
+    /// Splits the context so the shared state and the rest can be used at
+    /// the same time (for example a handler stored in the shared state that
+    /// is handed this connection's transport).
+    pub fn split(&mut self) -> (&mut P::Shared, Ops<'_, P>) {
+        (
+            self.shared,
+            Ops {
+                id: self.id,
+                transport: self.transport,
+                core: self.core,
+            },
+        )
+    }
+
+    /// The time at which the loop woke up for the current event.
+    ///
+    /// Cached per turn: cheaper than `Instant::now()` and the same for every
+    /// callback of one turn.
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// Arms a timer: [`Protocol::timer_fired`] gets `tag` after `delay`,
+    /// unless the connection is gone by then or the timer is cancelled.
+    pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
+        self.core.set_timer(self.id, delay, tag)
+    }
+
+    /// Cancels a timer. Cancelling one that already fired is harmless.
+    pub fn cancel_timer(&mut self, timer: TimerId) {
+        self.core.timers.cancel(timer)
+    }
+
+    /// Delivers `command` to connection `to` once this callback returns.
+    /// Dropped if `to` is closed by then.
+    pub fn send_to(&mut self, to: ConnId, command: P::Command) {
+        self.core.send_to(to, command)
+    }
+
+    /// Delivers `command` to every open connection (this one included)
+    /// once this callback returns.
+    pub fn broadcast(&mut self, command: P::Command) {
+        self.core.broadcast(command)
+    }
+
+    /// Asks the loop to return from [`crate::EventLoop::run`] after this turn.
+    pub fn stop_loop(&mut self) {
+        self.core.stop = true;
+    }
+}
+
+impl<P: Protocol> Deref for Context<'_, P> {
+    type Target = Transport;
+    fn deref(&self) -> &Transport {
+        self.transport
+    }
+}
+
+impl<P: Protocol> DerefMut for Context<'_, P> {
+    fn deref_mut(&mut self) -> &mut Transport {
+        self.transport
+    }
+}
+
+/// A [`Context`] without the shared state; see [`Context::split`].
+pub struct Ops<'a, P: Protocol> {
+    id: ConnId,
+    transport: &'a mut Transport,
+    core: &'a mut Core<P>,
+}
+
+impl<P: Protocol> Ops<'_, P> {
+    /// This connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// This connection's transport.
+    pub fn transport(&mut self) -> &mut Transport {
+        self.transport
+    }
+
+    /// See [`Context::now`].
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// See [`Context::set_timer`].
+    pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
+        self.core.set_timer(self.id, delay, tag)
+    }
+
+    /// See [`Context::cancel_timer`].
+    pub fn cancel_timer(&mut self, timer: TimerId) {
+        self.core.timers.cancel(timer)
+    }
+
+    /// See [`Context::send_to`].
+    pub fn send_to(&mut self, to: ConnId, command: P::Command) {
+        self.core.send_to(to, command)
+    }
+
+    /// See [`Context::broadcast`].
+    pub fn broadcast(&mut self, command: P::Command) {
+        self.core.broadcast(command)
+    }
+
+    /// See [`Context::stop_loop`].
+    pub fn stop_loop(&mut self) {
+        self.core.stop = true;
+    }
+}
+
+impl<P: Protocol> Core<P> {
+    pub(crate) fn set_timer(&mut self, id: ConnId, delay: Duration, tag: u64) -> TimerId {
+        self.timers
+            .insert(self.now + delay, TimerTarget::Conn(id, tag))
+    }
+}

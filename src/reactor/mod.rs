@@ -1,0 +1,579 @@
+//! The reactor: one `mio::Poll`, a slab of connections, timers and a waker.
+//!
+//! [`EventLoop::turn`] is the whole machine, and reads top to bottom:
+//!
+//! 1. compute how long `poll` may sleep: until the earliest timer, or not at
+//!    all when work is already pending;
+//! 2. `poll` for readiness events;
+//! 3. for each event: drain the waker's channel, accept on a listener, or
+//!    drive a connection (flush if writable, read if readable);
+//! 4. fire due timers;
+//! 5. deliver commands that callbacks posted to other connections, and run
+//!    read passes for connections whose reading was resumed;
+//! 6. free the slab slots of connections that closed during this turn (only
+//!    now, so no event later in the same batch can reach a new tenant);
+//! 7. publish counters.
+//!
+//! The per-connection steps (read pass, flush, watermark callbacks, closing)
+//! live in [`driver`]. This file only decides *which* connection to drive.
+
+mod conn_id;
+mod context;
+mod driver;
+mod handle;
+mod stats;
+mod timers;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc::{channel, Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+pub use conn_id::ConnId;
+pub use context::{Context, Ops};
+pub use handle::{LoopGone, LoopHandle, LoopTask};
+pub use stats::LoopStats;
+pub use timers::TimerId;
+
+use crate::protocol::Protocol;
+use crate::transport::{Transport, WriteLimits};
+use driver::Conn;
+use handle::Message;
+use stats::SharedStats;
+use timers::{TimerTarget, Timers};
+
+/// Size of the loop-wide read buffer, and so the largest single read.
+///
+/// Every connection reads into this one buffer; a connection keeps bytes of
+/// its own only when its protocol leaves some unconsumed. An idle connection
+/// therefore costs no read buffer at all.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// How long a closed connection waits for the peer's FIN after ours, before
+/// the socket is dropped anyway. Waiting avoids the RST that closing a socket
+/// with unread input provokes, which could destroy our last bytes in flight.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// How long accepting pauses after the process ran out of file descriptors.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// At most this many deferred commands are delivered per turn, so a protocol
+/// that keeps posting to itself cannot starve the loop.
+const MAX_DEFERRED_PER_TURN: usize = 1 << 16;
+
+const WAKER: Token = Token(usize::MAX);
+const LISTENER_BASE: usize = usize::MAX - 1;
+
+/// Everything a callback may touch besides its own connection and the
+/// shared state: kept apart from the slab so both can be borrowed at once.
+pub(crate) struct Core<P: Protocol> {
+    pub(crate) now: Instant,
+    pub(crate) timers: Timers,
+    /// Commands posted by callbacks; `None` means every connection.
+    pub(crate) deferred: VecDeque<(Option<ConnId>, P::Command)>,
+    /// Connections whose reading was resumed and need a read pass.
+    pub(crate) read_passes: Vec<ConnId>,
+    pub(crate) stop: bool,
+    pub(crate) stats: LoopStats,
+}
+
+impl<P: Protocol> Core<P> {
+    pub(crate) fn send_to(&mut self, to: ConnId, command: P::Command) {
+        self.deferred.push_back((Some(to), command));
+    }
+
+    pub(crate) fn broadcast(&mut self, command: P::Command) {
+        self.deferred.push_back((None, command));
+    }
+}
+
+struct Listener<P> {
+    socket: TcpListener,
+    factory: Box<dyn FnMut() -> P>,
+    /// Accepting is paused after running out of descriptors.
+    backing_off: bool,
+    /// Set on the first descriptor error of a run of them, so it is logged once.
+    fd_error_logged: bool,
+}
+
+/// A single-threaded event loop driving connections of protocol type `P`.
+///
+/// # Example: a TCP echo server
+///
+/// ```no_run
+/// use wsloop::{EventLoop, TcpEcho};
+///
+/// let mut lp = EventLoop::<TcpEcho>::new(())?;
+/// let addr = lp.listen("127.0.0.1:9000".parse().unwrap(), || TcpEcho)?;
+/// println!("echoing on {addr}");
+/// lp.run()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct EventLoop<P: Protocol> {
+    poll: Poll,
+    events: Events,
+    conns: Slab<Conn<P>>,
+    listeners: Vec<Option<Listener<P>>>,
+    shared: P::Shared,
+    core: Core<P>,
+    read_buf: Box<[u8]>,
+    rx: Receiver<Message<P>>,
+    handle: LoopHandle<P>,
+    published: Arc<SharedStats>,
+    /// Slots of connections finished this turn, freed at its end.
+    to_free: Vec<usize>,
+    /// Connections touched by commands this turn, flushed once at its end.
+    dirty: Vec<ConnId>,
+    next_generation: u64,
+    default_limits: WriteLimits,
+}
+
+impl<P: Protocol> EventLoop<P> {
+    /// Creates a loop with `shared` as the state all connections share.
+    pub fn new(shared: P::Shared) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = channel();
+        let published = Arc::new(SharedStats::default());
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(1024),
+            conns: Slab::new(),
+            listeners: Vec::new(),
+            shared,
+            core: Core {
+                now: Instant::now(),
+                timers: Timers::default(),
+                deferred: VecDeque::new(),
+                read_passes: Vec::new(),
+                stop: false,
+                stats: LoopStats::default(),
+            },
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            rx,
+            handle: LoopHandle {
+                tx,
+                waker,
+                stats: published.clone(),
+            },
+            published,
+            to_free: Vec::new(),
+            dirty: Vec::new(),
+            next_generation: 0,
+            default_limits: WriteLimits::default(),
+        })
+    }
+
+    /// Binds `addr` and accepts connections on it, each driven by a protocol
+    /// made by `factory`. Returns the bound address (useful with port 0).
+    pub fn listen(
+        &mut self,
+        addr: SocketAddr,
+        factory: impl FnMut() -> P + 'static,
+    ) -> io::Result<SocketAddr> {
+        self.add_listener(TcpListener::bind(addr)?, factory)
+    }
+
+    /// Accepts connections on an already bound listener.
+    pub fn add_listener(
+        &mut self,
+        mut socket: TcpListener,
+        factory: impl FnMut() -> P + 'static,
+    ) -> io::Result<SocketAddr> {
+        let index = self.listeners.len();
+        self.poll.registry().register(
+            &mut socket,
+            Token(LISTENER_BASE - index),
+            Interest::READABLE,
+        )?;
+        let addr = socket.local_addr()?;
+        self.listeners.push(Some(Listener {
+            socket,
+            factory: Box::new(factory),
+            backing_off: false,
+            fd_error_logged: false,
+        }));
+        Ok(addr)
+    }
+
+    /// Stops accepting: every listener is closed. Open connections go on.
+    pub fn stop_accepting(&mut self) {
+        for slot in &mut self.listeners {
+            if let Some(mut l) = slot.take() {
+                let _ = self.poll.registry().deregister(&mut l.socket);
+            }
+        }
+    }
+
+    /// Opens a client connection to `addr` without blocking.
+    ///
+    /// `protocol.connection_made` runs once the connection is established;
+    /// if it fails, `connection_lost` gets the error instead.
+    pub fn connect(&mut self, addr: SocketAddr, protocol: P) -> io::Result<ConnId> {
+        let socket = TcpStream::connect(addr)?;
+        self.insert(socket, addr, protocol, true)
+    }
+
+    /// The write limits given to each new connection.
+    pub fn set_default_write_limits(&mut self, limits: WriteLimits) {
+        self.default_limits = limits;
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> LoopHandle<P> {
+        self.handle.clone()
+    }
+
+    /// The loop's counters, exact as of now.
+    pub fn stats(&self) -> LoopStats {
+        self.core.stats
+    }
+
+    /// The state all connections share.
+    pub fn shared(&mut self) -> &mut P::Shared {
+        &mut self.shared
+    }
+
+    /// Ids of the open connections.
+    pub fn connection_ids(&self) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| !c.transport.finalized)
+            .map(|(_, c)| c.id)
+            .collect()
+    }
+
+    /// Number of open connections.
+    pub fn open_connections(&self) -> usize {
+        self.core.stats.open as usize
+    }
+
+    /// Runs `f` with one connection's protocol and context, then flushes it.
+    /// Returns `None` if the connection is gone.
+    pub fn with_conn<R>(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut P, &mut Context<'_, P>) -> R,
+    ) -> Option<R> {
+        let conn = live_conn(&mut self.conns, id)?;
+        let result = conn.call(&mut self.shared, &mut self.core, f);
+        self.settle(id.slot);
+        Some(result)
+    }
+
+    /// Asks [`EventLoop::run`] to return after the current turn.
+    pub fn request_stop(&mut self) {
+        self.core.stop = true;
+    }
+
+    /// Whether a stop was requested.
+    pub fn stop_requested(&self) -> bool {
+        self.core.stop
+    }
+
+    /// Runs turns until a stop is requested (by a callback, a handle or
+    /// [`EventLoop::request_stop`]).
+    pub fn run(&mut self) -> io::Result<()> {
+        self.core.stop = false;
+        while !self.core.stop {
+            self.turn(None)?;
+        }
+        Ok(())
+    }
+
+    /// One turn of the loop: wait at most `max_wait` (or until the next
+    /// timer) for readiness, then handle everything that is ready.
+    pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
+        let timeout = self.poll_timeout(max_wait);
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        self.core.now = Instant::now();
+        self.core.stats.turns += 1;
+
+        // The events buffer is moved out so that handling an event may borrow
+        // the rest of the loop mutably; it is put back, capacity intact.
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for event in events.iter() {
+            match event.token() {
+                WAKER => self.drain_messages(),
+                Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
+                    self.accept_all(LISTENER_BASE - t)
+                }
+                Token(slot) => self.drive(slot, event),
+            }
+        }
+        self.events = events;
+
+        self.fire_timers();
+        self.run_deferred();
+        for slot in self.to_free.drain(..) {
+            self.conns.remove(slot);
+        }
+        self.core.stats.timers = self.core.timers.len() as u64;
+        self.published.publish(&self.core.stats);
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
+        if !self.core.deferred.is_empty() || !self.core.read_passes.is_empty() || self.core.stop {
+            return Some(Duration::ZERO);
+        }
+        let until_timer = self
+            .core
+            .timers
+            .next_deadline()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        match (max_wait, until_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn insert(
+        &mut self,
+        mut socket: TcpStream,
+        peer: SocketAddr,
+        protocol: P,
+        connecting: bool,
+    ) -> io::Result<ConnId> {
+        let entry = self.conns.vacant_entry();
+        let slot = entry.key();
+        if slot >= LISTENER_BASE - self.listeners.len() {
+            return Err(io::Error::other("connection slab is full"));
+        }
+        self.next_generation += 1;
+        let id = ConnId {
+            slot,
+            generation: self.next_generation,
+        };
+        // The transport corks writes itself; Nagle would only add latency.
+        let _ = socket.set_nodelay(true);
+        let interest = if connecting {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        self.poll
+            .registry()
+            .register(&mut socket, Token(slot), interest)?;
+        let local = socket.local_addr().unwrap_or(peer);
+        let mut transport = Transport::new(socket, peer, local, self.default_limits);
+        transport.writable_registered = connecting;
+        entry.insert(Conn {
+            id,
+            transport,
+            protocol,
+            connecting,
+            dirty: false,
+        });
+        self.core.stats.open += 1;
+        self.core.stats.total += 1;
+        if !connecting {
+            self.conns[slot].call(&mut self.shared, &mut self.core, |p, cx| {
+                p.connection_made(cx)
+            });
+            self.settle(slot);
+        }
+        Ok(id)
+    }
+
+    fn accept_all(&mut self, index: usize) {
+        loop {
+            let Some(listener) = self.listeners[index].as_mut() else {
+                return;
+            };
+            if listener.backing_off {
+                return;
+            }
+            match listener.socket.accept() {
+                Ok((socket, peer)) => {
+                    if listener.fd_error_logged {
+                        listener.fd_error_logged = false;
+                        log::info!("accepting connections again");
+                    }
+                    let protocol = (listener.factory)();
+                    if let Err(e) = self.insert(socket, peer, protocol, false) {
+                        log::warn!("dropping connection from {peer}: {e}");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_fd_exhaustion(&e) => {
+                    // The pending connection stays in the kernel's backlog.
+                    // Retrying now would fail again at once, and with the
+                    // listener still readable that is a busy loop; wait for
+                    // descriptors to free up instead.
+                    self.core.stats.accept_fd_errors += 1;
+                    if !listener.fd_error_logged {
+                        listener.fd_error_logged = true;
+                        log::warn!(
+                            "accept: {e}; pausing accept, open connections are still served"
+                        );
+                    }
+                    listener.backing_off = true;
+                    let deadline = self.core.now + ACCEPT_BACKOFF;
+                    self.core
+                        .timers
+                        .insert(deadline, TimerTarget::Listener(index));
+                    return;
+                }
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn drive(&mut self, slot: usize, event: &mio::event::Event) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.transport.finalized {
+            return;
+        }
+        if event.is_read_closed() || event.is_error() {
+            conn.transport.peer_hup = true;
+        }
+        if conn.connecting && !conn.finish_connect(&mut self.shared, &mut self.core) {
+            if conn.transport.error.is_some() {
+                self.settle(slot);
+            }
+            return;
+        }
+        if event.is_writable() {
+            conn.transport.flush();
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            conn.read_pass(&mut self.shared, &mut self.core, &mut self.read_buf);
+        }
+        self.settle(slot);
+    }
+
+    /// Finishes the work callbacks left on a connection, freeing its slot at
+    /// the end of the turn if it closed.
+    fn settle(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if conn.settle(&mut self.shared, &mut self.core, self.poll.registry()) {
+            self.to_free.push(slot);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        while let Some(target) = self.core.timers.pop_due(self.core.now) {
+            match target {
+                TimerTarget::Conn(id, tag) => {
+                    if let Some(conn) = live_conn(&mut self.conns, id) {
+                        conn.call(&mut self.shared, &mut self.core, |p, cx| {
+                            p.timer_fired(cx, tag)
+                        });
+                        self.settle(id.slot);
+                    }
+                }
+                TimerTarget::Linger(id) => {
+                    if let Some(conn) = live_conn(&mut self.conns, id) {
+                        conn.linger_expired();
+                        self.settle(id.slot);
+                    }
+                }
+                TimerTarget::Listener(index) => {
+                    if let Some(Some(listener)) = self.listeners.get_mut(index) {
+                        listener.backing_off = false;
+                        self.accept_all(index);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_messages(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Message::ToConn(id, command)) => self.core.send_to(id, command),
+                Ok(Message::Run(task)) => task(self),
+                Ok(Message::Stop) => self.core.stop = true,
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Delivers commands posted during this turn, then runs read passes, and
+    /// flushes each touched connection once.
+    fn run_deferred(&mut self) {
+        let mut delivered = 0;
+        while delivered < MAX_DEFERRED_PER_TURN {
+            if let Some((to, command)) = self.core.deferred.pop_front() {
+                delivered += 1;
+                match to {
+                    Some(id) => self.deliver(id, command),
+                    None => {
+                        let ids = self.connection_ids();
+                        for id in ids {
+                            self.deliver(id, command.clone());
+                        }
+                    }
+                }
+                continue;
+            }
+            if let Some(id) = self.core.read_passes.pop() {
+                if let Some(conn) = live_conn(&mut self.conns, id) {
+                    conn.redeliver_and_read(&mut self.shared, &mut self.core, &mut self.read_buf);
+                    self.settle(id.slot);
+                }
+                continue;
+            }
+            break;
+        }
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(conn) = live_conn(&mut self.conns, id) {
+                conn.dirty = false;
+                self.settle(id.slot);
+            }
+        }
+    }
+
+    fn deliver(&mut self, id: ConnId, command: P::Command) {
+        let Some(conn) = live_conn(&mut self.conns, id) else {
+            return;
+        };
+        conn.call(&mut self.shared, &mut self.core, |p, cx| {
+            p.command(cx, command)
+        });
+        if !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(id);
+        }
+    }
+}
+
+/// The connection `id` names, if it is still open (and not a later tenant of its slot).
+fn live_conn<P: Protocol>(conns: &mut Slab<Conn<P>>, id: ConnId) -> Option<&mut Conn<P>> {
+    conns
+        .get_mut(id.slot)
+        .filter(|c| c.id == id && !c.transport.finalized)
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}
+
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

@@ -1,0 +1,239 @@
+//! The outgoing byte queue of one connection.
+//!
+//! Bytes wait here only when the kernel did not take them at once. Small
+//! writes are coalesced into one owned buffer so a burst of messages becomes
+//! one `writev`; shared chunks ([`Bytes`]) are queued by reference, so a
+//! broadcast frame encoded once is never copied per connection.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+
+use bytes::Bytes;
+
+/// An owned buffer stops growing at this size and a new one is started, so a
+/// long queue is many medium buffers rather than one huge reallocating one.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// How many chunks one `writev` call may carry. Linux accepts 1024; past a
+/// few dozen the gain is nil and the stack array only grows.
+const MAX_IOVECS: usize = 64;
+
+enum Chunk {
+    Owned(Vec<u8>),
+    Shared(Bytes),
+}
+
+impl Chunk {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared(b) => b,
+        }
+    }
+}
+
+/// A FIFO of byte chunks with a running length.
+#[derive(Default)]
+pub struct WriteQueue {
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
+    head_offset: usize,
+    /// Bytes queued and not yet written.
+    len: usize,
+}
+
+impl WriteQueue {
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` onto the end of the queue.
+    pub fn push_copy(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.append_with(|buf| buf.extend_from_slice(data));
+    }
+
+    /// Lets `fill` append bytes to the queue's owned tail buffer.
+    ///
+    /// This is how encoders write a frame straight into the queue with no
+    /// intermediate copy.
+    pub fn append_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let tail = match self.chunks.back_mut() {
+            Some(Chunk::Owned(v)) if v.len() < COALESCE_LIMIT => v,
+            _ => {
+                self.chunks.push_back(Chunk::Owned(Vec::new()));
+                match self.chunks.back_mut() {
+                    Some(Chunk::Owned(v)) => v,
+                    _ => unreachable!("just pushed an owned chunk"),
+                }
+            }
+        };
+        let before = tail.len();
+        let result = fill(tail);
+        let added = tail.len() - before;
+        self.len += added;
+        if added == 0 && tail.is_empty() {
+            self.chunks.pop_back();
+        }
+        result
+    }
+
+    /// Queues a shared chunk without copying it.
+    pub fn push_shared(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        self.chunks.push_back(Chunk::Shared(data));
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        *self = WriteQueue::default();
+    }
+
+    /// Writes as much as `sink` takes, with vectored writes.
+    ///
+    /// Returns the number of bytes written. Stops at `WouldBlock` (not an
+    /// error here: the rest waits for the next WRITABLE event) or when the
+    /// queue is empty.
+    pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
+        let mut total = 0;
+        while self.len > 0 {
+            let result = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
+                for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+                    let bytes = chunk.as_slice();
+                    slices[i] = IoSlice::new(if i == 0 {
+                        &bytes[self.head_offset..]
+                    } else {
+                        bytes
+                    });
+                    count += 1;
+                }
+                if count == 1 {
+                    sink.write(&slices[0])
+                } else {
+                    sink.write_vectored(&slices[..count])
+                }
+            };
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.consume(n);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.len == 0 && self.chunks.capacity() > 8 {
+            // An idle connection should not keep a large ring around.
+            self.chunks = VecDeque::new();
+        }
+        Ok(total)
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let front_len = self.chunks.front().map_or(0, |c| c.as_slice().len());
+            let left = front_len - self.head_offset;
+            if n >= left {
+                n -= left;
+                self.chunks.pop_front();
+                self.head_offset = 0;
+            } else {
+                self.head_offset += n;
+                n = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that takes at most `cap` bytes per call, to exercise partial writes.
+    struct Trickle {
+        out: Vec<u8>,
+        cap: usize,
+        budget: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.cap).min(self.budget);
+            self.out.extend_from_slice(&buf[..n]);
+            self.budget -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn preserves_order_across_partial_vectored_writes() {
+        let mut q = WriteQueue::default();
+        let mut expected = Vec::new();
+        for i in 0..200u32 {
+            let piece: Vec<u8> = (0..(i * 37 % 1000)).map(|b| (b ^ i) as u8).collect();
+            expected.extend_from_slice(&piece);
+            if i % 3 == 0 {
+                q.push_shared(Bytes::from(piece));
+            } else {
+                q.push_copy(&piece);
+            }
+        }
+        assert_eq!(q.len(), expected.len());
+        let mut sink = Trickle {
+            out: Vec::new(),
+            cap: 777,
+            budget: 5000,
+        };
+        while !q.is_empty() {
+            sink.budget = 5000;
+            let n = q.write_to(&mut sink).unwrap();
+            assert!(n > 0);
+        }
+        assert_eq!(sink.out, expected);
+    }
+
+    #[test]
+    fn would_block_keeps_the_rest() {
+        let mut q = WriteQueue::default();
+        q.push_copy(&[1; 100]);
+        let mut sink = Trickle {
+            out: Vec::new(),
+            cap: 1000,
+            budget: 30,
+        };
+        assert_eq!(q.write_to(&mut sink).unwrap(), 30);
+        assert_eq!(q.len(), 70);
+    }
+
+    #[test]
+    fn empty_appends_leave_no_chunk() {
+        let mut q = WriteQueue::default();
+        q.append_with(|_| ());
+        q.push_copy(&[]);
+        q.push_shared(Bytes::new());
+        assert!(q.is_empty());
+        assert_eq!(q.chunks.len(), 0);
+    }
+}

@@ -120,7 +120,10 @@ mod tests {
     fn parses_payloads() {
         assert_eq!(parse_close_payload(&[]), Ok((1005, String::new())));
         assert_eq!(parse_close_payload(&[0x03]).unwrap_err().code, 1002);
-        assert_eq!(parse_close_payload(&[0x03, 0xE8]), Ok((1000, String::new())));
+        assert_eq!(
+            parse_close_payload(&[0x03, 0xE8]),
+            Ok((1000, String::new()))
+        );
         assert_eq!(
             parse_close_payload(b"\x0f\xa0bye \xce\xba"),
             Ok((4000, "bye κ".to_owned()))
@@ -128,7 +131,9 @@ mod tests {
         assert_eq!(parse_close_payload(&[0x03, 0xED]).unwrap_err().code, 1002); // 1005
         assert_eq!(parse_close_payload(&[0x00, 0x00]).unwrap_err().code, 1002);
         assert_eq!(
-            parse_close_payload(b"\x03\xe8\xed\xa0\x80").unwrap_err().code,
+            parse_close_payload(b"\x03\xe8\xed\xa0\x80")
+                .unwrap_err()
+                .code,
             1007
         );
     }

@@ -141,10 +141,7 @@ pub fn decode_header(
     }
     let fin = b0 & 0x80 != 0;
     let Some(opcode) = Opcode::from_u8(b0 & 0x0F) else {
-        return Err(ProtocolError::new(
-            close::PROTOCOL_ERROR,
-            "reserved opcode",
-        ));
+        return Err(ProtocolError::new(close::PROTOCOL_ERROR, "reserved opcode"));
     };
     if opcode.is_control() && !fin {
         return Err(ProtocolError::new(
@@ -237,7 +234,9 @@ mod tests {
     }
 
     fn code_of(bytes: &[u8], expect_masked: bool) -> u16 {
-        decode_header(bytes, expect_masked, 1 << 20).unwrap_err().code
+        decode_header(bytes, expect_masked, 1 << 20)
+            .unwrap_err()
+            .code
     }
 
     #[test]

@@ -90,10 +90,17 @@ impl HandshakeError {
             body_len
         )
         .into_bytes();
-        write_headers(&mut out, self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        write_headers(
+            &mut out,
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        );
         out.extend_from_slice(b"\r\n");
         // The reason is ours, but keep the body one line even so.
-        out.extend(self.reason.bytes().map(|b| if b == b'\n' { b' ' } else { b }));
+        out.extend(
+            self.reason
+                .bytes()
+                .map(|b| if b == b'\n' { b' ' } else { b }),
+        );
         out.push(b'\n');
         out
     }
@@ -188,7 +195,10 @@ pub fn parse_request(
         }
         Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
         Err(e) => {
-            return Err(HandshakeError::new(400, format!("malformed HTTP request: {e}")));
+            return Err(HandshakeError::new(
+                400,
+                format!("malformed HTTP request: {e}"),
+            ));
         }
     };
     if head_len > config.max_head {
@@ -197,11 +207,15 @@ pub fn parse_request(
 
     let method = parsed.method.unwrap_or_default();
     if method != "GET" {
-        return Err(HandshakeError::new(405, "WebSocket upgrade requires GET")
-            .with_header("Allow", "GET"));
+        return Err(
+            HandshakeError::new(405, "WebSocket upgrade requires GET").with_header("Allow", "GET")
+        );
     }
     if parsed.version != Some(1) {
-        return Err(HandshakeError::new(400, "WebSocket upgrade requires HTTP/1.1"));
+        return Err(HandshakeError::new(
+            400,
+            "WebSocket upgrade requires HTTP/1.1",
+        ));
     }
     let headers = own_headers(parsed.headers);
 
@@ -309,7 +323,8 @@ pub fn client_request(
     out.extend(path.bytes().filter(|b| !b.is_ascii_whitespace()));
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let protocols = subprotocols.join(", ");
-    let offer = (!subprotocols.is_empty()).then_some(("Sec-WebSocket-Protocol", protocols.as_str()));
+    let offer =
+        (!subprotocols.is_empty()).then_some(("Sec-WebSocket-Protocol", protocols.as_str()));
     let headers = [
         ("Host", host),
         ("Upgrade", "websocket"),
@@ -343,13 +358,17 @@ pub fn parse_response(
             return Ok(None);
         }
         Err(e) => {
-            return Err(HandshakeError::client(format!("malformed HTTP response: {e}")));
+            return Err(HandshakeError::client(format!(
+                "malformed HTTP response: {e}"
+            )));
         }
     };
 
     let status = parsed.code.unwrap_or_default();
     if status != 101 {
-        return Err(HandshakeError::client(format!("expected 101, got {status}")));
+        return Err(HandshakeError::client(format!(
+            "expected 101, got {status}"
+        )));
     }
     let headers = own_headers(parsed.headers);
     if !has_token(&headers, "Upgrade", "websocket") {
@@ -367,7 +386,9 @@ pub fn parse_response(
     }
     // We never offer extensions, so any the server claims are unusable.
     if find_header(&headers, "Sec-WebSocket-Extensions").is_some() {
-        return Err(HandshakeError::client("server selected an extension we did not offer"));
+        return Err(HandshakeError::client(
+            "server selected an extension we did not offer",
+        ));
     }
     let subprotocol = find_header(&headers, "Sec-WebSocket-Protocol")
         .map(|p| String::from_utf8_lossy(trim(p)).into_owned());
@@ -432,7 +453,10 @@ fn has_token(headers: &[(String, Vec<u8>)], name: &str, token: &str) -> bool {
 
 /// Splits a comma-separated header value into trimmed, non-empty tokens.
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|&b| b == b',').map(trim).filter(|t| !t.is_empty())
+    value
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|t| !t.is_empty())
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -576,7 +600,7 @@ mod tests {
         };
         // Incomplete and already past the limit.
         let mut partial = b"GET / HTTP/1.1\r\nX-Filler: ".to_vec();
-        partial.extend(std::iter::repeat_n(b'a', 200));
+        partial.extend_from_slice(&[b'a'; 200]);
         assert_eq!(status_of(&partial, &config), 431);
         // Complete but too long.
         assert_eq!(status_of(&request_with(&good_lines()), &config), 431);
@@ -609,7 +633,10 @@ mod tests {
         let ok = replacing("Upgrade", "Upgrade: foo, WebSocket");
         assert!(parse_request(&request_with(&ok), &config).is_ok());
 
-        assert_eq!(status_of(&request_with(&without("Connection")), &config), 400);
+        assert_eq!(
+            status_of(&request_with(&without("Connection")), &config),
+            400
+        );
         let bad = replacing("Connection", "Connection: keep-alive");
         assert_eq!(status_of(&request_with(&bad), &config), 400);
         let bad = replacing("Connection", "Connection: upgraded");
@@ -617,19 +644,22 @@ mod tests {
         let ok = replacing("Connection", "Connection: keep-alive, Upgrade");
         assert!(parse_request(&request_with(&ok), &config).is_ok());
 
-        assert_eq!(status_of(&request_with(&without("Sec-WebSocket-Key")), &config), 400);
+        assert_eq!(
+            status_of(&request_with(&without("Sec-WebSocket-Key")), &config),
+            400
+        );
         for bad_key in [
             "Sec-WebSocket-Key: not base64!!!!!!!!!!!!!",
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ", // no padding
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZTE=", // 17 bytes
-            "Sec-WebSocket-Key: c2hvcnQ=",                 // 5 bytes
+            "Sec-WebSocket-Key: c2hvcnQ=",               // 5 bytes
         ] {
             let bad = replacing("Sec-WebSocket-Key", bad_key);
             assert_eq!(status_of(&request_with(&bad), &config), 400, "{bad_key}");
         }
 
-        let err = parse_request(&request_with(&without("Sec-WebSocket-Version")), &config)
-            .unwrap_err();
+        let err =
+            parse_request(&request_with(&without("Sec-WebSocket-Version")), &config).unwrap_err();
         assert_eq!(err.status, 426);
         assert_eq!(
             err.headers,
@@ -676,7 +706,8 @@ mod tests {
 
     #[test]
     fn error_response_rendering() {
-        let err = HandshakeError::new(426, "bad version").with_header("Sec-WebSocket-Version", "13");
+        let err =
+            HandshakeError::new(426, "bad version").with_header("Sec-WebSocket-Version", "13");
         let text = String::from_utf8(err.to_response()).unwrap();
         assert_eq!(
             text,

@@ -146,21 +146,21 @@ mod tests {
     ];
 
     const INVALID: &[&[u8]] = &[
-        b"\xc0\x80",             // overlong NUL
-        b"\xc1\xbf",             // overlong
-        b"\xe0\x80\x80",         // overlong 3-byte
-        b"\xe0\x9f\xbf",         // overlong 3-byte
-        b"\xf0\x80\x80\x80",     // overlong 4-byte
-        b"\xf0\x8f\xbf\xbf",     // overlong 4-byte
-        b"\xed\xa0\x80",         // surrogate D800
-        b"\xed\xbf\xbf",         // surrogate DFFF
-        b"\xf4\x90\x80\x80",     // U+110000
-        b"\xf5\x80\x80\x80",     // lead byte beyond range
-        b"\xff",                 // never valid
-        b"\x80",                 // lone continuation
-        b"a\xc3(",               // bad continuation
-        b"\xe2\x82(",            // bad third byte
-        b"\xf0\x9f\x98(",        // bad fourth byte
+        b"\xc0\x80",         // overlong NUL
+        b"\xc1\xbf",         // overlong
+        b"\xe0\x80\x80",     // overlong 3-byte
+        b"\xe0\x9f\xbf",     // overlong 3-byte
+        b"\xf0\x80\x80\x80", // overlong 4-byte
+        b"\xf0\x8f\xbf\xbf", // overlong 4-byte
+        b"\xed\xa0\x80",     // surrogate D800
+        b"\xed\xbf\xbf",     // surrogate DFFF
+        b"\xf4\x90\x80\x80", // U+110000
+        b"\xf5\x80\x80\x80", // lead byte beyond range
+        b"\xff",             // never valid
+        b"\x80",             // lone continuation
+        b"a\xc3(",           // bad continuation
+        b"\xe2\x82(",        // bad third byte
+        b"\xf0\x9f\x98(",    // bad fourth byte
         b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
     ];
 
@@ -253,8 +253,15 @@ mod tests {
     fn random_splits_match_std() {
         let mut rng = fastrand::Rng::with_seed(42);
         let alphabet: &[&[u8]] = &[
-            b"a", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xed\xa0\x80",
-            b"\xc0", b"\x80", b"\xf4\x90\x80\x80", b"\xe0\xa0\x80",
+            b"a",
+            b"\xc3\xa9",
+            b"\xe2\x82\xac",
+            b"\xf0\x9f\x98\x80",
+            b"\xed\xa0\x80",
+            b"\xc0",
+            b"\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xe0\xa0\x80",
         ];
         for _ in 0..3000 {
             let mut msg = Vec::new();

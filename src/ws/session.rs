@@ -1,0 +1,1330 @@
+//! The per-connection WebSocket state machine, after the handshake.
+//!
+//! [`Session::read`] takes bytes the transport received and returns at most
+//! one [`Event`] per call; the `send_*`, [`Session::ping`] and
+//! [`Session::close`] methods append complete frames to the caller's write
+//! buffer. Frames the protocol obliges us to send on our own (pongs, the
+//! echo of a peer's close, the close that fails a bad connection) are kept
+//! in a small pending buffer that [`Session::take_pending`] hands over.
+//!
+//! # The read path
+//!
+//! The common case on a busy server is a small, complete, masked frame
+//! sitting in the read buffer. For that case `read` parses the header,
+//! unmasks the payload *in place* in the caller's buffer, checks UTF-8 with
+//! one call to `std::str::from_utf8`, and returns a [`Payload::Borrowed`]
+//! slice of that buffer: no allocation, no copy.
+//!
+//! Anything else (a fragmented message, or a frame split across reads) is
+//! copied into a reassembly buffer as it arrives, so the caller never has to
+//! hold more than one incomplete header (at most 13 bytes). Text is checked
+//! piece by piece with [`Utf8Validator`], so bad UTF-8 fails the connection
+//! as soon as it arrives, not at the end of a large message.
+//!
+//! # Caller contract
+//!
+//! ```text
+//! loop {
+//!     let (n, event) = session.read(&mut buf[pos..]);
+//!     pos += n;
+//!     match event { Some(e) => handle(e), None if n == 0 => break, None => {} }
+//! }
+//! buf.drain(..pos);                 // keep only the unconsumed tail
+//! session.take_pending(&mut wbuf);  // pongs, close replies, error closes
+//! flush(wbuf);
+//! if session.is_closed() || session.is_failed() { close TCP once flushed }
+//! ```
+
+use std::mem;
+use std::ops::Deref;
+
+use super::close;
+use super::error::ProtocolError;
+use super::frame::{decode_header, FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
+use super::mask::apply_mask;
+use super::utf8::Utf8Validator;
+
+/// Which end of the connection this session is. It decides masking: a
+/// client masks what it sends and a server requires masked input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Accepted the connection; receives masked frames, sends unmasked.
+    Server,
+    /// Opened the connection; sends masked frames, receives unmasked.
+    Client,
+}
+
+/// Size limits enforced on received data (and on what we agree to send).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest complete message, summed over its fragments (default 16 MiB).
+    pub max_message_size: usize,
+    /// Largest single frame payload (default: same as the message limit).
+    pub max_frame_size: usize,
+}
+
+impl Limits {
+    /// Limits with the given message size and an equal frame size.
+    pub const fn new(max_message_size: usize) -> Self {
+        Limits {
+            max_message_size,
+            max_frame_size: max_message_size,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new(16 << 20)
+    }
+}
+
+/// Where the closing handshake stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// No close frame in either direction.
+    Open,
+    /// We produced a close frame and await the peer's.
+    CloseSent,
+    /// The peer's close arrived; our reply still waits in the pending output.
+    CloseReceived,
+    /// Both close frames exchanged and our reply handed out: close TCP.
+    Closed,
+}
+
+/// The bytes of a received message or control frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// Unmasked in place inside the caller's input buffer (no copy).
+    Borrowed(&'a [u8]),
+    /// Reassembled from several frames or reads.
+    Owned(Vec<u8>),
+}
+
+impl Payload<'_> {
+    /// The bytes as an owned vector (copies only if borrowed).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            Payload::Borrowed(bytes) => bytes.to_vec(),
+            Payload::Owned(vec) => vec,
+        }
+    }
+
+    /// Detaches the payload from the input buffer.
+    pub fn into_owned(self) -> Payload<'static> {
+        Payload::Owned(self.into_vec())
+    }
+}
+
+impl Deref for Payload<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(bytes) => bytes,
+            Payload::Owned(vec) => vec,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Payload<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+/// Something that happened on the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text message, already validated as UTF-8.
+    Text(Payload<'a>),
+    /// A complete binary message.
+    Binary(Payload<'a>),
+    /// A ping. While the session is open its pong is already queued in the
+    /// pending output; after we sent our close nothing more is sent.
+    Ping(Payload<'a>),
+    /// A pong.
+    Pong(Payload<'a>),
+    /// The peer's close frame (1005 if it carried no code). If we had not
+    /// closed yet, the reply is queued: the same code, or an empty payload
+    /// when the peer sent none. Later input is ignored.
+    Close {
+        /// The peer's status code.
+        code: u16,
+        /// The peer's reason, possibly empty.
+        reason: String,
+    },
+    /// The peer broke the protocol. A close frame with `code` is queued
+    /// (unless we had already sent one); flush it and close TCP. Later
+    /// input is ignored.
+    Error {
+        /// 1002 (protocol error), 1007 (invalid data) or 1009 (too big).
+        code: u16,
+        /// What went wrong.
+        reason: &'static str,
+    },
+}
+
+impl Event<'_> {
+    /// Detaches the event from the input buffer, e.g. to store it.
+    pub fn into_owned(self) -> Event<'static> {
+        match self {
+            Event::Text(p) => Event::Text(p.into_owned()),
+            Event::Binary(p) => Event::Binary(p.into_owned()),
+            Event::Ping(p) => Event::Ping(p.into_owned()),
+            Event::Pong(p) => Event::Pong(p.into_owned()),
+            Event::Close { code, reason } => Event::Close { code, reason },
+            Event::Error { code, reason } => Event::Error { code, reason },
+        }
+    }
+}
+
+/// Why a frame could not be sent. Nothing is written when this is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// A close frame was already sent or received, or the session failed.
+    Closed,
+    /// Data messages must be `Opcode::Text` or `Opcode::Binary`.
+    InvalidOpcode,
+    /// The payload is over the message/frame limit, or over 125 bytes for
+    /// a control frame.
+    TooBig,
+    /// A fragmented send is in progress: finish it with `send_fragment` of
+    /// the same kind before sending another message.
+    FragmentInProgress,
+    /// The close code may not be sent (see `close::is_valid_received_code`).
+    InvalidCloseCode,
+    /// Only a server can send shared, unmasked payloads via `frame_header`.
+    MaskRequired,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            SendError::Closed => "connection is closing or closed",
+            SendError::InvalidOpcode => "data messages must be Text or Binary",
+            SendError::TooBig => "payload over the size limit",
+            SendError::FragmentInProgress => "a fragmented message is being sent",
+            SendError::InvalidCloseCode => "close code may not be sent",
+            SendError::MaskRequired => "client frames must be masked",
+        };
+        f.write_str(text)
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// A frame whose header has been read but whose payload has not all arrived.
+#[derive(Clone, Copy, Debug)]
+struct FrameProgress {
+    opcode: Opcode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes still to come.
+    remaining: usize,
+    /// Payload bytes already consumed; keeps the mask in phase.
+    offset: usize,
+}
+
+/// Pending output larger than this is released once handed out, so a burst
+/// of pings does not leave an idle connection holding memory.
+const PENDING_KEEP: usize = 4096;
+
+/// One WebSocket connection's protocol state. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    role: Role,
+    limits: Limits,
+    /// The frame whose payload is being received, if any.
+    frame: Option<FrameProgress>,
+    /// Kind of the data message being received (between its first frame's
+    /// header and its last frame's end).
+    message: Option<Opcode>,
+    /// Reassembly of a message that is fragmented or split across reads.
+    message_buf: Vec<u8>,
+    /// UTF-8 state of the text message in `message_buf`.
+    utf8: Utf8Validator,
+    /// Reassembly of a control frame split across reads.
+    control_buf: Vec<u8>,
+    /// Frames we owe the peer (pongs, close replies) not yet handed out.
+    pending: Vec<u8>,
+    /// Kind of the fragmented message we are sending, if any.
+    sending: Option<Opcode>,
+    /// Our close frame has been written to `out` or queued in `pending`.
+    close_sent: bool,
+    /// The peer's close frame has arrived.
+    close_received: bool,
+    /// The peer broke the protocol; input is ignored from now on.
+    failed: bool,
+}
+
+impl Session {
+    /// A session in the `Open` state, as after a successful handshake.
+    pub fn new(role: Role, limits: Limits) -> Self {
+        Session {
+            role,
+            limits,
+            frame: None,
+            message: None,
+            message_buf: Vec::new(),
+            utf8: Utf8Validator::new(),
+            control_buf: Vec::new(),
+            pending: Vec::new(),
+            sending: None,
+            close_sent: false,
+            close_received: false,
+            failed: false,
+        }
+    }
+
+    /// Which end of the connection this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        match (self.close_sent, self.close_received) {
+            (false, false) => State::Open,
+            (true, false) => State::CloseSent,
+            (true, true) if self.pending.is_empty() => State::Closed,
+            (_, true) => State::CloseReceived,
+        }
+    }
+
+    /// Our close frame has been produced (written out or pending).
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// The peer's close frame has arrived.
+    pub fn close_received(&self) -> bool {
+        self.close_received
+    }
+
+    /// Both close frames exchanged and nothing left pending: once the write
+    /// buffer is flushed, the TCP connection can be closed.
+    pub fn is_closed(&self) -> bool {
+        self.state() == State::Closed
+    }
+
+    /// The peer broke the protocol ([`Event::Error`] was returned): flush
+    /// the pending close frame, then close TCP without waiting for a reply.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Whether [`Session::take_pending`] has bytes to hand out.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Moves the frames the session generated on its own (pongs, close
+    /// replies, error closes) to the end of `out`. Call it after reading;
+    /// the send methods also call it first, so ordering is never lost.
+    pub fn take_pending(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.pending);
+        self.pending.clear();
+        if self.pending.capacity() > PENDING_KEEP {
+            self.pending = Vec::new();
+        }
+    }
+
+    /// Parses the next event out of `input`, unmasking payload in place.
+    ///
+    /// Returns how many bytes were consumed and the event, if one completed.
+    /// Call it again on the rest of the input until it returns `(0, None)`.
+    /// An incomplete header is not consumed (keep it and call again with
+    /// more bytes); payload of an unfinished frame or message is consumed
+    /// into the session. After a close or an error, input is ignored (all
+    /// of it is reported as consumed).
+    pub fn read<'a>(&mut self, input: &'a mut [u8]) -> (usize, Option<Event<'a>>) {
+        if self.failed || self.close_received {
+            return (input.len(), None);
+        }
+        let mut pos = 0;
+        loop {
+            let mut frame = match self.frame.take() {
+                Some(frame) => frame,
+                None => match self.next_frame(&input[pos..]) {
+                    Ok(Some((frame, header_len))) => {
+                        pos += header_len;
+                        frame
+                    }
+                    Ok(None) => return (pos, None),
+                    Err(e) => return (pos, Some(self.fail(e))),
+                },
+            };
+
+            let start = pos;
+            let end = start + frame.remaining.min(input.len() - start);
+            if let Some(key) = frame.mask {
+                apply_mask(&mut input[start..end], key, frame.offset);
+            }
+            // The whole payload is in this input iff none came before and
+            // none is still missing.
+            let whole = frame.offset == 0 && end - start == frame.remaining;
+            frame.offset += end - start;
+            frame.remaining -= end - start;
+            pos = end;
+
+            if frame.opcode.is_control() {
+                let payload = if whole {
+                    Payload::Borrowed(&input[start..end])
+                } else {
+                    self.control_buf.extend_from_slice(&input[start..end]);
+                    if frame.remaining > 0 {
+                        self.frame = Some(frame);
+                        return (pos, None);
+                    }
+                    Payload::Owned(mem::take(&mut self.control_buf))
+                };
+                return (pos, Some(self.on_control(frame.opcode, payload)));
+            }
+
+            if whole && frame.fin && frame.opcode != Opcode::Continuation {
+                // Fast path: an unfragmented message entirely in `input`.
+                // (`next_frame` has ruled out a message in progress.)
+                self.message = None;
+                let payload = &input[start..end];
+                return match frame.opcode {
+                    Opcode::Text if std::str::from_utf8(payload).is_err() => {
+                        (pos, Some(self.fail(invalid_utf8())))
+                    }
+                    Opcode::Text => (pos, Some(Event::Text(Payload::Borrowed(payload)))),
+                    _ => (pos, Some(Event::Binary(Payload::Borrowed(payload)))),
+                };
+            }
+
+            let chunk = &input[start..end];
+            if self.message == Some(Opcode::Text) && self.utf8.feed(chunk).is_err() {
+                return (pos, Some(self.fail(invalid_utf8())));
+            }
+            self.message_buf.extend_from_slice(chunk);
+            if frame.remaining > 0 {
+                self.frame = Some(frame);
+                return (pos, None);
+            }
+            if frame.fin {
+                return (pos, Some(self.finish_message()));
+            }
+            // A non-final fragment is complete: go on to the next header.
+        }
+    }
+
+    /// Appends a complete unfragmented message (Text or Binary) to `out`,
+    /// after any pending frames. Text must be valid UTF-8 (not checked).
+    pub fn send(
+        &mut self,
+        kind: Opcode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        self.check_data(kind)?;
+        if self.sending.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        if payload.len() > self.limits.max_message_size {
+            return Err(SendError::TooBig);
+        }
+        self.take_pending(out);
+        write_frame(self.role, true, kind, payload, out);
+        Ok(())
+    }
+
+    /// Appends one fragment of a message. The first call's `kind` starts the
+    /// message; later calls must pass the same kind and are sent as
+    /// continuation frames; `fin` ends the message. Pings, pongs and close
+    /// may be sent between fragments.
+    pub fn send_fragment(
+        &mut self,
+        kind: Opcode,
+        payload: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        self.check_data(kind)?;
+        let opcode = match self.sending {
+            None => kind,
+            Some(started) if started == kind => Opcode::Continuation,
+            Some(_) => return Err(SendError::FragmentInProgress),
+        };
+        if payload.len() > self.limits.max_frame_size {
+            return Err(SendError::TooBig);
+        }
+        self.sending = if fin { None } else { Some(kind) };
+        self.take_pending(out);
+        write_frame(self.role, fin, opcode, payload, out);
+        Ok(())
+    }
+
+    /// Appends a ping (payload at most 125 bytes).
+    pub fn ping(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.send_control(Opcode::Ping, payload, out)
+    }
+
+    /// Appends an unsolicited pong, e.g. as a heartbeat (at most 125 bytes).
+    pub fn pong(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.send_control(Opcode::Pong, payload, out)
+    }
+
+    /// Starts the closing handshake: appends a close frame with `code` and
+    /// `reason` (cut to 123 bytes at a character boundary). The peer's
+    /// reply arrives later as [`Event::Close`]. Only codes that are valid
+    /// on the wire are accepted (1000-1003, 1007-1011, 3000-4999).
+    pub fn close(&mut self, code: u16, reason: &str, out: &mut Vec<u8>) -> Result<(), SendError> {
+        if self.close_sent || self.close_received {
+            return Err(SendError::Closed);
+        }
+        if !close::is_valid_received_code(code) {
+            return Err(SendError::InvalidCloseCode);
+        }
+        self.take_pending(out);
+        write_close(self.role, Some((code, reason)), out);
+        self.close_sent = true;
+        Ok(())
+    }
+
+    /// A header for an unfragmented message of `len` bytes, for a server
+    /// that queues one shared payload to many connections without copying
+    /// it. The caller writes the header, then the payload. Clients must
+    /// mask each payload, so they get `SendError::MaskRequired`.
+    pub fn frame_header(&self, kind: Opcode, len: usize) -> Result<([u8; 14], usize), SendError> {
+        if self.role == Role::Client {
+            return Err(SendError::MaskRequired);
+        }
+        self.check_data(kind)?;
+        if self.sending.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        if len > self.limits.max_message_size {
+            return Err(SendError::TooBig);
+        }
+        let header = FrameHeader {
+            fin: true,
+            opcode: kind,
+            mask: None,
+            payload_len: len as u64,
+        };
+        Ok(header.encode())
+    }
+
+    /// Decodes the next header and checks it against the message state.
+    fn next_frame(
+        &mut self,
+        input: &[u8],
+    ) -> Result<Option<(FrameProgress, usize)>, ProtocolError> {
+        let expect_masked = self.role == Role::Server;
+        let max_frame = u64::try_from(self.limits.max_frame_size).unwrap_or(u64::MAX);
+        let Some((header, header_len)) = decode_header(input, expect_masked, max_frame)? else {
+            return Ok(None);
+        };
+        // `decode_header` bounded the length by a `usize` limit already.
+        let len = usize::try_from(header.payload_len)
+            .map_err(|_| ProtocolError::new(close::TOO_BIG, "frame too big"))?;
+
+        match header.opcode {
+            Opcode::Continuation if self.message.is_none() => {
+                return Err(ProtocolError::new(
+                    close::PROTOCOL_ERROR,
+                    "continuation frame with no message in progress",
+                ));
+            }
+            Opcode::Text | Opcode::Binary if self.message.is_some() => {
+                return Err(ProtocolError::new(
+                    close::PROTOCOL_ERROR,
+                    "new message started inside a fragmented message",
+                ));
+            }
+            Opcode::Text | Opcode::Binary => {
+                self.message = Some(header.opcode);
+                self.utf8.reset();
+            }
+            _ => {}
+        }
+        // Judge the declared size before buffering any of it.
+        if !header.opcode.is_control()
+            && self.message_buf.len().saturating_add(len) > self.limits.max_message_size
+        {
+            return Err(ProtocolError::new(close::TOO_BIG, "message too big"));
+        }
+
+        let frame = FrameProgress {
+            opcode: header.opcode,
+            fin: header.fin,
+            mask: header.mask,
+            remaining: len,
+            offset: 0,
+        };
+        Ok(Some((frame, header_len)))
+    }
+
+    /// Completes the reassembled message in `message_buf`.
+    fn finish_message(&mut self) -> Event<'static> {
+        let kind = self.message.take();
+        if kind == Some(Opcode::Text) && self.utf8.finish().is_err() {
+            return self.fail(invalid_utf8());
+        }
+        // Hand the buffer itself to the caller: no copy, and an idle
+        // session keeps no message memory.
+        let payload = Payload::Owned(mem::take(&mut self.message_buf));
+        match kind {
+            Some(Opcode::Text) => Event::Text(payload),
+            _ => Event::Binary(payload),
+        }
+    }
+
+    /// Reacts to a complete control frame.
+    fn on_control<'a>(&mut self, opcode: Opcode, payload: Payload<'a>) -> Event<'a> {
+        match opcode {
+            Opcode::Ping => {
+                // Nothing may follow our close frame, not even a pong.
+                if !self.close_sent {
+                    write_frame(self.role, true, Opcode::Pong, &payload, &mut self.pending);
+                }
+                Event::Ping(payload)
+            }
+            Opcode::Pong => Event::Pong(payload),
+            _ => match close::parse_close_payload(&payload) {
+                Err(e) => self.fail(e),
+                Ok((code, reason)) => {
+                    self.close_received = true;
+                    if !self.close_sent {
+                        // Echo the code; an empty close is echoed empty,
+                        // since 1005 must never go on the wire.
+                        let echo = (code != close::NO_STATUS).then_some((code, ""));
+                        write_close(self.role, echo, &mut self.pending);
+                        self.close_sent = true;
+                    }
+                    self.release_input_state();
+                    Event::Close { code, reason }
+                }
+            },
+        }
+    }
+
+    /// Fails the connection: queues a close with the error's code (unless
+    /// one was already sent) and stops reading.
+    fn fail(&mut self, error: ProtocolError) -> Event<'static> {
+        log::debug!("failing WebSocket connection: {error}");
+        self.failed = true;
+        if !self.close_sent {
+            write_close(
+                self.role,
+                Some((error.code, error.reason)),
+                &mut self.pending,
+            );
+            self.close_sent = true;
+        }
+        self.release_input_state();
+        Event::Error {
+            code: error.code,
+            reason: error.reason,
+        }
+    }
+
+    /// Drops any half-received frame or message once no more input will be
+    /// read, returning its memory.
+    fn release_input_state(&mut self) {
+        self.frame = None;
+        self.message = None;
+        self.message_buf = Vec::new();
+        self.control_buf = Vec::new();
+    }
+
+    fn check_data(&self, kind: Opcode) -> Result<(), SendError> {
+        if kind != Opcode::Text && kind != Opcode::Binary {
+            return Err(SendError::InvalidOpcode);
+        }
+        self.check_open()
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        if self.close_sent || self.close_received || self.failed {
+            Err(SendError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn send_control(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::TooBig);
+        }
+        self.take_pending(out);
+        write_frame(self.role, true, opcode, payload, out);
+        Ok(())
+    }
+}
+
+fn invalid_utf8() -> ProtocolError {
+    ProtocolError::new(close::INVALID_DATA, "invalid UTF-8 in text message")
+}
+
+/// Appends one frame to `out`, masking it with a fresh key for a client.
+fn write_frame(role: Role, fin: bool, opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
+    let mask = match role {
+        Role::Client => Some(fastrand::u32(..).to_ne_bytes()),
+        Role::Server => None,
+    };
+    let header = FrameHeader {
+        fin,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
+    out.reserve(14 + payload.len());
+    header.write_to(out);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[start..], key, 0);
+    }
+}
+
+/// Appends a close frame: with a code and reason, or empty for `None`.
+fn write_close(role: Role, status: Option<(u16, &str)>, out: &mut Vec<u8>) {
+    let mut payload = Vec::with_capacity(MAX_CONTROL_PAYLOAD);
+    if let Some((code, reason)) = status {
+        close::write_close_payload(code, reason, &mut payload);
+    }
+    write_frame(role, true, Opcode::Close, &payload, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a raw frame, masked as a client would (or not), with optional
+    /// RSV bits, bypassing every check the session applies to sending.
+    fn raw_frame(fin: bool, opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let header = FrameHeader {
+            fin,
+            opcode: Opcode::from_u8(opcode).unwrap_or(Opcode::Binary),
+            mask: masked.then_some([0x11, 0x22, 0x33, 0x44]),
+            payload_len: payload.len() as u64,
+        };
+        header.write_to(&mut out);
+        out[0] = (out[0] & 0xF0) | opcode;
+        let start = out.len();
+        out.extend_from_slice(payload);
+        if masked {
+            apply_mask(&mut out[start..], [0x11, 0x22, 0x33, 0x44], 0);
+        }
+        out
+    }
+
+    /// A frame a client sends to a server.
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        raw_frame(fin, opcode, payload, true)
+    }
+
+    /// Plays the caller: keeps a read buffer, appends `chunk`, reads events
+    /// until the session needs more, and drops what was consumed.
+    struct Driver {
+        session: Session,
+        buf: Vec<u8>,
+        events: Vec<Event<'static>>,
+    }
+
+    impl Driver {
+        fn new(role: Role) -> Self {
+            Self::with_limits(role, Limits::default())
+        }
+
+        fn with_limits(role: Role, limits: Limits) -> Self {
+            Driver {
+                session: Session::new(role, limits),
+                buf: Vec::new(),
+                events: Vec::new(),
+            }
+        }
+
+        fn feed(&mut self, chunk: &[u8]) -> &[Event<'static>] {
+            let before = self.events.len();
+            self.buf.extend_from_slice(chunk);
+            let mut pos = 0;
+            loop {
+                let (n, event) = self.session.read(&mut self.buf[pos..]);
+                pos += n;
+                match event {
+                    Some(event) => self.events.push(event.into_owned()),
+                    None if n == 0 => break,
+                    None => {}
+                }
+            }
+            self.buf.drain(..pos);
+            // Only an incomplete header may be left over.
+            assert!(self.buf.len() < 14, "kept {} bytes", self.buf.len());
+            &self.events[before..]
+        }
+
+        fn feed_in_chunks(&mut self, bytes: &[u8], rng: &mut fastrand::Rng, max_chunk: usize) {
+            let mut pos = 0;
+            while pos < bytes.len() {
+                let end = (pos + rng.usize(1..=max_chunk)).min(bytes.len());
+                self.feed(&bytes[pos..end]);
+                pos = end;
+            }
+        }
+
+        fn pending(&mut self) -> Vec<u8> {
+            let mut out = Vec::new();
+            self.session.take_pending(&mut out);
+            out
+        }
+    }
+
+    /// Decodes frames a session produced, by reading them with a session of
+    /// the opposite role.
+    fn decode_output(from: Role, bytes: &[u8]) -> Vec<Event<'static>> {
+        let to = match from {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        };
+        let mut peer = Driver::new(to);
+        peer.feed(bytes);
+        peer.events
+    }
+
+    fn error_code(events: &[Event<'_>]) -> Option<u16> {
+        events.iter().find_map(|e| match e {
+            Event::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+    }
+
+    /// Feeds `bytes` to a fresh server and returns the error code, checking
+    /// that a close frame with that code was queued.
+    fn server_error(bytes: &[u8]) -> u16 {
+        let mut d = Driver::new(Role::Server);
+        d.feed(bytes);
+        let code = error_code(&d.events).expect("expected an error");
+        assert!(d.session.is_failed());
+        let reply = decode_output(Role::Server, &d.pending());
+        assert!(
+            matches!(reply.as_slice(), [Event::Close { code: c, .. }] if *c == code),
+            "{reply:?}"
+        );
+        code
+    }
+
+    fn text(s: &str) -> Event<'static> {
+        Event::Text(Payload::Owned(s.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn fast_path_borrows_and_unmasks_in_place() {
+        let mut s = Session::new(Role::Server, Limits::default());
+        let mut buf = client_frame(true, 0x1, b"Hello");
+        buf.extend_from_slice(&client_frame(true, 0x2, &[1, 2, 3]));
+        let (n, ev) = s.read(&mut buf);
+        assert_eq!(n, 11);
+        assert_eq!(ev, Some(Event::Text(Payload::Borrowed(b"Hello"))));
+        let (m, ev) = s.read(&mut buf[n..]);
+        assert_eq!(m, 9);
+        assert_eq!(ev, Some(Event::Binary(Payload::Borrowed(&[1, 2, 3]))));
+        assert_eq!(s.read(&mut buf[n + m..]), (0, None));
+        // The payload was unmasked where it lay.
+        assert_eq!(&buf[6..11], b"Hello");
+    }
+
+    #[test]
+    fn rfc_client_side_examples() {
+        let mut d = Driver::new(Role::Client);
+        // Unmasked "Hello", then the same split into "Hel" + "lo".
+        d.feed(&[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+        d.feed(&[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f]);
+        assert_eq!(d.events, vec![text("Hello"), text("Hello")]);
+    }
+
+    #[test]
+    fn incomplete_header_is_not_consumed() {
+        let mut s = Session::new(Role::Server, Limits::default());
+        let frame = client_frame(true, 0x2, &[0; 300]);
+        for cut in 0..8 {
+            let mut part = frame[..cut].to_vec();
+            assert_eq!(s.read(&mut part), (0, None), "cut {cut}");
+        }
+        // Once the header is there, partial payload is consumed.
+        let mut part = frame[..20].to_vec();
+        assert_eq!(s.read(&mut part), (20, None));
+    }
+
+    fn round_trip(from: Role, lens: &[usize], seed: u64) {
+        let to = match from {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        };
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut sender = Session::new(from, Limits::default());
+        let mut receiver = Driver::new(to);
+        for &len in lens {
+            let binary: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            let text: String = (0..len)
+                .map(|i| if i % 7 == 0 { 'é' } else { 'a' })
+                .collect();
+            for (kind, payload) in [
+                (Opcode::Binary, binary.as_slice()),
+                (Opcode::Text, text.as_bytes()),
+            ] {
+                let mut wire = Vec::new();
+                sender.send(kind, payload, &mut wire).unwrap();
+                assert_eq!(wire[1] & 0x80 != 0, from == Role::Client, "masking");
+                let max_chunk = rng.usize(1..=len.max(1) * 2 + 20);
+                receiver.feed_in_chunks(&wire, &mut rng, max_chunk);
+                let got = receiver.events.pop().expect("no event");
+                assert!(receiver.events.is_empty());
+                let expected = match kind {
+                    Opcode::Text => Event::Text(Payload::Owned(payload.to_vec())),
+                    _ => Event::Binary(Payload::Owned(payload.to_vec())),
+                };
+                assert!(got == expected, "len {len} kind {kind:?}");
+            }
+        }
+    }
+
+    const LENGTHS: [usize; 7] = [0, 1, 125, 126, 65535, 65536, 1 << 20];
+
+    #[test]
+    fn round_trip_client_to_server() {
+        round_trip(Role::Client, &LENGTHS, 1);
+    }
+
+    #[test]
+    fn round_trip_server_to_client() {
+        round_trip(Role::Server, &LENGTHS, 2);
+    }
+
+    #[test]
+    fn round_trip_tiny_chunks() {
+        // Byte-at-a-time-ish feeding exercises every split of header and
+        // payload, including UTF-8 split inside code points.
+        let mut rng = fastrand::Rng::with_seed(3);
+        for from in [Role::Client, Role::Server] {
+            let mut sender = Session::new(from, Limits::default());
+            let to = if from == Role::Client {
+                Role::Server
+            } else {
+                Role::Client
+            };
+            let mut receiver = Driver::new(to);
+            let mut wire = Vec::new();
+            let msgs = ["", "x", "κόσμε 🎉", &"ü".repeat(200), &"z".repeat(70000)];
+            for m in msgs {
+                sender.send(Opcode::Text, m.as_bytes(), &mut wire).unwrap();
+            }
+            receiver.feed_in_chunks(&wire, &mut rng, 3);
+            let expected: Vec<_> = msgs.iter().map(|m| text(m)).collect();
+            assert_eq!(receiver.events, expected);
+        }
+    }
+
+    #[test]
+    fn fragmented_message_with_interleaved_pings() {
+        let mut client = Session::new(Role::Client, Limits::default());
+        let mut wire = Vec::new();
+        client
+            .send_fragment(Opcode::Text, b"Hel", false, &mut wire)
+            .unwrap();
+        client.ping(b"p1", &mut wire).unwrap();
+        client
+            .send_fragment(Opcode::Text, b"", false, &mut wire)
+            .unwrap();
+        client
+            .send_fragment(Opcode::Text, b"lo ", false, &mut wire)
+            .unwrap();
+        client.ping(b"p2", &mut wire).unwrap();
+        client
+            .send_fragment(Opcode::Text, "wörld".as_bytes(), true, &mut wire)
+            .unwrap();
+
+        for max_chunk in [1, 4, wire.len()] {
+            let mut server = Driver::new(Role::Server);
+            server.feed_in_chunks(&wire, &mut fastrand::Rng::with_seed(9), max_chunk);
+            assert_eq!(
+                server.events,
+                vec![
+                    Event::Ping(Payload::Owned(b"p1".to_vec())),
+                    Event::Ping(Payload::Owned(b"p2".to_vec())),
+                    text("Hello wörld"),
+                ]
+            );
+            let pongs = decode_output(Role::Server, &server.pending());
+            assert_eq!(
+                pongs,
+                vec![
+                    Event::Pong(Payload::Owned(b"p1".to_vec())),
+                    Event::Pong(Payload::Owned(b"p2".to_vec())),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn empty_messages_and_fragments() {
+        let mut d = Driver::new(Role::Server);
+        d.feed(&client_frame(true, 0x1, b""));
+        d.feed(&client_frame(true, 0x2, b""));
+        d.feed(&client_frame(false, 0x2, b""));
+        d.feed(&client_frame(false, 0x0, b""));
+        d.feed(&client_frame(true, 0x0, b""));
+        assert_eq!(
+            d.events,
+            vec![
+                text(""),
+                Event::Binary(Payload::Owned(vec![])),
+                Event::Binary(Payload::Owned(vec![])),
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_length_final_frame_completes_without_more_input() {
+        let mut d = Driver::new(Role::Server);
+        assert!(d.feed(&client_frame(false, 0x1, b"ab")).is_empty());
+        // Exactly the final frame's bytes, nothing after them.
+        assert_eq!(d.feed(&client_frame(true, 0x0, b"")), &[text("ab")]);
+    }
+
+    #[test]
+    fn masking_must_match_role() {
+        assert_eq!(server_error(&raw_frame(true, 0x1, b"hi", false)), 1002);
+        let mut client = Driver::new(Role::Client);
+        client.feed(&raw_frame(true, 0x1, b"hi", true));
+        assert_eq!(error_code(&client.events), Some(1002));
+        // The client's own error close is masked.
+        let out = client.pending();
+        assert_eq!(out[1] & 0x80, 0x80);
+    }
+
+    #[test]
+    fn header_level_violations() {
+        for rsv in [0x40, 0x20, 0x10] {
+            let mut f = client_frame(true, 0x1, b"x");
+            f[0] |= rsv;
+            assert_eq!(server_error(&f), 1002);
+        }
+        for op in (3..=7).chain(0xB..=0xF) {
+            assert_eq!(server_error(&client_frame(true, op, b"")), 1002);
+        }
+        assert_eq!(server_error(&client_frame(true, 0x9, &[0; 126])), 1002);
+        assert_eq!(server_error(&client_frame(false, 0x9, b"")), 1002);
+        assert_eq!(server_error(&client_frame(false, 0x8, b"")), 1002);
+    }
+
+    #[test]
+    fn fragmentation_violations() {
+        assert_eq!(server_error(&client_frame(true, 0x0, b"x")), 1002);
+        assert_eq!(server_error(&client_frame(false, 0x0, b"x")), 1002);
+        let mut bytes = client_frame(false, 0x1, b"a");
+        bytes.extend(client_frame(true, 0x1, b"b"));
+        assert_eq!(server_error(&bytes), 1002);
+        let mut bytes = client_frame(false, 0x2, b"a");
+        bytes.extend(client_frame(false, 0x2, b"b"));
+        assert_eq!(server_error(&bytes), 1002);
+        // A finished message leaves nothing to continue.
+        let mut bytes = client_frame(true, 0x1, b"a");
+        bytes.extend(client_frame(true, 0x0, b"b"));
+        assert_eq!(server_error(&bytes), 1002);
+    }
+
+    #[test]
+    fn size_limits_are_checked_before_buffering() {
+        let limits = Limits {
+            max_message_size: 100,
+            max_frame_size: 60,
+        };
+        // A frame over the frame limit fails on its header alone.
+        let mut d = Driver::with_limits(Role::Server, limits);
+        let frame = client_frame(true, 0x2, &[0; 61]);
+        d.feed(&frame[..8]);
+        assert_eq!(error_code(&d.events), Some(1009));
+
+        // Fragments adding up past the message limit fail on the header of
+        // the fragment that would cross it.
+        let mut d = Driver::with_limits(Role::Server, limits);
+        d.feed(&client_frame(false, 0x2, &[0; 60]));
+        assert!(d.events.is_empty());
+        let frame = client_frame(true, 0x0, &[0; 41]);
+        d.feed(&frame[..6]);
+        assert_eq!(error_code(&d.events), Some(1009));
+
+        // Exactly at the limit is fine.
+        let mut d = Driver::with_limits(Role::Server, limits);
+        d.feed(&client_frame(false, 0x2, &[0; 60]));
+        d.feed(&client_frame(true, 0x0, &[0; 40]));
+        assert_eq!(d.events, vec![Event::Binary(Payload::Owned(vec![0; 100]))]);
+    }
+
+    #[test]
+    fn invalid_utf8_in_single_frame() {
+        assert_eq!(server_error(&client_frame(true, 0x1, b"ok \xff")), 1007);
+        assert_eq!(
+            server_error(&client_frame(true, 0x1, b"\xed\xa0\x80")),
+            1007
+        );
+        // Truncated code point at the end of the message.
+        assert_eq!(server_error(&client_frame(true, 0x1, b"ok \xe2\x82")), 1007);
+        // Binary is not checked.
+        let mut d = Driver::new(Role::Server);
+        d.feed(&client_frame(true, 0x2, b"\xff"));
+        assert_eq!(d.events, vec![Event::Binary(Payload::Owned(vec![0xff]))]);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_on_the_fragment_that_breaks_it() {
+        // "κ" is CE BA; the second fragment starts with CE and the third
+        // would continue it with a non-continuation byte... but the second
+        // fragment already holds an impossible sequence (CE 41).
+        let mut d = Driver::new(Role::Server);
+        assert!(d.feed(&client_frame(false, 0x1, b"ab\xce")).is_empty());
+        let events = d.feed(&client_frame(false, 0x0, b"\x41cd"));
+        assert_eq!(error_code(events), Some(1007));
+        // The final fragment is never needed, and is ignored if it comes.
+        assert!(d.feed(&client_frame(true, 0x0, b"ef")).is_empty());
+
+        // A code point split validly across fragments is accepted.
+        let mut d = Driver::new(Role::Server);
+        d.feed(&client_frame(false, 0x1, b"\xf0\x9f"));
+        d.feed(&client_frame(false, 0x0, b"\x8e"));
+        d.feed(&client_frame(true, 0x0, b"\x89"));
+        assert_eq!(d.events, vec![text("🎉")]);
+
+        // ...but a sequence that stops with the message is not.
+        let mut d = Driver::new(Role::Server);
+        d.feed(&client_frame(false, 0x1, b"\xf0\x9f"));
+        assert!(d.feed(&client_frame(false, 0x0, b"\x8e")).is_empty());
+        assert_eq!(
+            error_code(d.feed(&client_frame(true, 0x0, b""))),
+            Some(1007)
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_fails_while_a_single_frame_is_still_arriving() {
+        let mut payload = "valid prefix ".repeat(10).into_bytes();
+        payload.extend_from_slice(b"\xc0\xaf");
+        payload.extend_from_slice(&[b'x'; 1000]);
+        let frame = client_frame(true, 0x1, &payload);
+        let bad_at = 6 + 130 + 2; // header, prefix, bad bytes
+        let mut d = Driver::new(Role::Server);
+        assert!(d.feed(&frame[..bad_at - 1]).is_empty());
+        assert_eq!(
+            error_code(d.feed(&frame[bad_at - 1..bad_at + 10])),
+            Some(1007)
+        );
+    }
+
+    #[test]
+    fn close_payload_violations() {
+        assert_eq!(server_error(&client_frame(true, 0x8, &[0x03])), 1002);
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 5000] {
+            let frame = client_frame(true, 0x8, &code.to_be_bytes());
+            assert_eq!(server_error(&frame), 1002, "code {code}");
+        }
+        assert_eq!(
+            server_error(&client_frame(true, 0x8, b"\x03\xe8\xff")),
+            1007
+        );
+    }
+
+    #[test]
+    fn peer_initiated_close_is_echoed() {
+        let mut d = Driver::new(Role::Server);
+        d.feed(&client_frame(true, 0x8, b"\x0f\xa0bye"));
+        assert_eq!(
+            d.events,
+            vec![Event::Close {
+                code: 4000,
+                reason: "bye".into()
+            }]
+        );
+        assert!(d.session.close_received() && d.session.close_sent());
+        assert_eq!(d.session.state(), State::CloseReceived);
+        assert!(!d.session.is_closed());
+        let echo = d.pending();
+        assert_eq!(echo, [0x88, 0x02, 0x0f, 0xa0]);
+        assert_eq!(d.session.state(), State::Closed);
+        assert!(d.session.is_closed());
+        // Anything after the close is ignored, even garbage.
+        assert!(d.feed(&[0xff; 20]).is_empty());
+        assert!(!d.session.has_pending());
+        let mut out = Vec::new();
+        assert_eq!(
+            d.session.send(Opcode::Text, b"x", &mut out),
+            Err(SendError::Closed)
+        );
+        assert_eq!(d.session.close(1000, "", &mut out), Err(SendError::Closed));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn empty_close_is_reported_as_1005_and_echoed_empty() {
+        let mut d = Driver::new(Role::Server);
+        d.feed(&client_frame(true, 0x8, b""));
+        assert_eq!(
+            d.events,
+            vec![Event::Close {
+                code: 1005,
+                reason: String::new()
+            }]
+        );
+        assert_eq!(d.pending(), [0x88, 0x00]);
+    }
+
+    #[test]
+    fn locally_initiated_close() {
+        let mut d = Driver::new(Role::Server);
+        let mut out = Vec::new();
+        assert_eq!(
+            d.session.close(1005, "", &mut out),
+            Err(SendError::InvalidCloseCode)
+        );
+        d.session.close(1001, "going", &mut out).unwrap();
+        assert_eq!(d.session.state(), State::CloseSent);
+        assert_eq!(
+            decode_output(Role::Server, &out),
+            vec![Event::Close {
+                code: 1001,
+                reason: "going".into()
+            }]
+        );
+        // The peer may still send data and pings before its close; data is
+        // delivered, pings are not answered after our close.
+        d.feed(&client_frame(true, 0x1, b"late"));
+        d.feed(&client_frame(true, 0x9, b"ping"));
+        assert!(!d.session.has_pending());
+        d.feed(&client_frame(true, 0x8, b"\x03\xe9"));
+        assert_eq!(
+            d.events,
+            vec![
+                text("late"),
+                Event::Ping(Payload::Owned(b"ping".to_vec())),
+                Event::Close {
+                    code: 1001,
+                    reason: String::new()
+                }
+            ]
+        );
+        assert!(d.session.is_closed());
+        assert!(d.pending().is_empty());
+    }
+
+    #[test]
+    fn error_after_our_close_sends_nothing_more() {
+        let mut d = Driver::new(Role::Server);
+        let mut out = Vec::new();
+        d.session.close(1000, "", &mut out).unwrap();
+        d.feed(&client_frame(true, 0x1, b"\xff"));
+        assert_eq!(error_code(&d.events), Some(1007));
+        assert!(d.session.is_failed());
+        assert!(d.pending().is_empty());
+    }
+
+    #[test]
+    fn input_after_an_error_is_ignored() {
+        let mut d = Driver::new(Role::Server);
+        let mut bytes = client_frame(true, 0x0, b"x");
+        bytes.extend(client_frame(true, 0x1, b"never seen"));
+        d.feed(&bytes);
+        assert_eq!(d.events.len(), 1);
+        assert!(d.feed(&client_frame(true, 0x9, b"")).is_empty());
+        assert_eq!(d.session.state(), State::CloseSent);
+    }
+
+    #[test]
+    fn pending_output_keeps_its_order_ahead_of_sends() {
+        let mut d = Driver::new(Role::Server);
+        d.feed(&client_frame(true, 0x9, b"hb"));
+        let mut out = Vec::new();
+        d.session.close(1000, "", &mut out).unwrap();
+        assert_eq!(
+            decode_output(Role::Server, &out),
+            vec![
+                Event::Pong(Payload::Owned(b"hb".to_vec())),
+                Event::Close {
+                    code: 1000,
+                    reason: String::new()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn control_frame_split_across_reads() {
+        let mut d = Driver::new(Role::Server);
+        let frame = client_frame(true, 0x9, &[7; 125]);
+        for piece in frame.chunks(10) {
+            d.feed(piece);
+        }
+        assert_eq!(d.events, vec![Event::Ping(Payload::Owned(vec![7; 125]))]);
+    }
+
+    #[test]
+    fn send_errors() {
+        let mut s = Session::new(Role::Client, Limits::new(10));
+        let mut out = Vec::new();
+        assert_eq!(
+            s.send(Opcode::Ping, b"", &mut out),
+            Err(SendError::InvalidOpcode)
+        );
+        assert_eq!(
+            s.send(Opcode::Binary, &[0; 11], &mut out),
+            Err(SendError::TooBig)
+        );
+        assert_eq!(s.ping(&[0; 126], &mut out), Err(SendError::TooBig));
+        assert_eq!(
+            s.frame_header(Opcode::Binary, 3),
+            Err(SendError::MaskRequired)
+        );
+        s.send_fragment(Opcode::Text, b"a", false, &mut out)
+            .unwrap();
+        assert_eq!(
+            s.send(Opcode::Text, b"x", &mut out),
+            Err(SendError::FragmentInProgress)
+        );
+        assert_eq!(
+            s.send_fragment(Opcode::Binary, b"x", true, &mut out),
+            Err(SendError::FragmentInProgress)
+        );
+        s.send_fragment(Opcode::Text, b"b", true, &mut out).unwrap();
+        s.send(Opcode::Text, b"c", &mut out).unwrap();
+        assert_eq!(
+            decode_output(Role::Client, &out),
+            vec![text("ab"), text("c")]
+        );
+    }
+
+    #[test]
+    fn shared_payload_header() {
+        let s = Session::new(Role::Server, Limits::default());
+        let (header, n) = s.frame_header(Opcode::Text, 70000).unwrap();
+        let mut wire = header[..n].to_vec();
+        wire.extend_from_slice(&[b'a'; 70000]);
+        assert_eq!(
+            decode_output(Role::Server, &wire),
+            vec![text(&"a".repeat(70000))]
+        );
+    }
+
+    #[test]
+    fn random_garbage_never_panics() {
+        let mut rng = fastrand::Rng::with_seed(99);
+        for _ in 0..2000 {
+            for role in [Role::Server, Role::Client] {
+                let mut d = Driver::with_limits(role, Limits::new(1 << 16));
+                let len = rng.usize(0..64);
+                let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+                d.feed_in_chunks(&bytes, &mut rng, 8);
+            }
+        }
+    }
+}

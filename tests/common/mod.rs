@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wsloop::{EventLoop, LoopHandle, Protocol};
+
+/// How long any condition may take before a test gives up. Generous, because
+/// CI machines have two cores and other work on them.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Waits until `cond` holds, polling; panics with `what` after [`DEADLINE`].
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > DEADLINE {
+            panic!("timed out waiting for: {what}");
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A loop running on its own thread, stopped when dropped.
+pub struct Running<P: Protocol> {
+    pub addr: SocketAddr,
+    pub handle: LoopHandle<P>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl<P: Protocol> Drop for Running<P> {
+    fn drop(&mut self) {
+        let _ = self.handle.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a loop on a thread, listening on an ephemeral loopback port.
+/// `setup` builds the loop's shared state and protocol factory on that thread.
+pub fn spawn_server<P, S, F>(setup: S) -> Running<P>
+where
+    P: Protocol,
+    P::Command: Send,
+    S: FnOnce() -> (P::Shared, F) + Send + 'static,
+    F: FnMut() -> P + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        let (shared, factory) = setup();
+        let mut lp = EventLoop::<P>::new(shared).expect("create loop");
+        let addr = lp
+            .listen("127.0.0.1:0".parse().unwrap(), factory)
+            .expect("listen");
+        tx.send((addr, lp.handle())).unwrap();
+        lp.run().expect("loop failed");
+    });
+    let (addr, handle) = rx.recv().expect("loop thread died");
+    Running {
+        addr,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so expected data can be
+/// regenerated instead of stored.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -12,14 +12,24 @@
 //! [`TcpEcho`] is the simplest protocol, and the baseline for benchmarks.
 #![warn(missing_docs)]
 
+pub mod handler;
 pub mod protocol;
 pub mod reactor;
+pub mod server;
 pub mod tcp_echo;
 pub mod transport;
+pub mod websocket;
+pub mod ws;
 
+pub use handler::{Handler, Message};
 pub use protocol::Protocol;
 pub use reactor::{
     ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId, READ_CHUNK,
 };
+pub use server::{ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;
 pub use transport::{ConnStats, LimitsError, Transport, WriteLimits};
+pub use websocket::{
+    App, ClientRequest, Config, Overflow, WebSocket, WsCommand, WsCounters, WsProtocol,
+};
+pub use ws::SendError;

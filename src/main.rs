@@ -1,10 +1,11 @@
-//! The `wsloop` command line.
+//! The `wsloop` command line: thin wrappers over the library, one module
+//! per subcommand under `src/cli/`.
 
-use std::net::SocketAddr;
+mod cli;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wsloop::{EventLoop, TcpEcho};
 
 #[derive(Parser)]
 #[command(
@@ -22,29 +23,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Raw TCP echo server: the baseline for benchmarks.
-    TcpEcho {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:9000")]
-        addr: SocketAddr,
-    },
-}
-
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    /// WebSocket echo server (default ws://127.0.0.1:9001).
+    Echo(cli::echo::Args),
+    /// Raw TCP echo server: the baseline for benchmarks (default 127.0.0.1:9000).
+    TcpEcho(cli::tcp_echo::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    cli::init_logging(cli.verbose, "info");
     let result = match cli.command {
-        Command::TcpEcho { addr } => run_tcp_echo(addr),
+        Command::Echo(args) => cli::echo::run(args),
+        Command::TcpEcho(args) => cli::tcp_echo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,11 +43,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn run_tcp_echo(addr: SocketAddr) -> std::io::Result<()> {
-    let mut lp = EventLoop::<TcpEcho>::new(())?;
-    let bound = lp.listen(addr, || TcpEcho)?;
-    eprintln!("wsloop tcp-echo listening on {bound}");
-    lp.run()
 }

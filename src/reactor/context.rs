@@ -85,6 +85,11 @@ impl<'a, P: Protocol> Context<'a, P> {
     pub fn stop_loop(&mut self) {
         self.core.stop = true;
     }
+
+    /// Number of connections open in this loop, this one included.
+    pub fn open_connections(&self) -> usize {
+        self.core.stats.open as usize
+    }
 }
 
 impl<P: Protocol> Deref for Context<'_, P> {

@@ -196,6 +196,9 @@ pub enum SendError {
     InvalidCloseCode,
     /// Only a server can send shared, unmasked payloads via `frame_header`.
     MaskRequired,
+    /// The connection's write queue would exceed its hard cap
+    /// (`max_write_buffer`): the peer is not reading fast enough.
+    BufferFull,
 }
 
 impl std::fmt::Display for SendError {
@@ -207,6 +210,7 @@ impl std::fmt::Display for SendError {
             SendError::FragmentInProgress => "a fragmented message is being sent",
             SendError::InvalidCloseCode => "close code may not be sent",
             SendError::MaskRequired => "client frames must be masked",
+            SendError::BufferFull => "write buffer full: the peer is not reading",
         };
         f.write_str(text)
     }

@@ -1,0 +1,81 @@
+//! `wsloop echo`: the WebSocket echo server.
+
+use std::net::SocketAddr;
+use wsloop::{Config, Handler, Message, Server, WebSocket, WriteLimits};
+
+use super::{parse_size, parse_timeout, Timeout};
+
+/// Options of `wsloop echo`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    pub addr: SocketAddr,
+    /// Largest message accepted (bytes; k/m suffixes); larger ones close with 1009.
+    #[arg(long, default_value = "16m", value_parser = parse_size)]
+    pub max_message_size: usize,
+    /// Write-queue high watermark per connection: above it, reading from that peer pauses.
+    #[arg(long, default_value = "64k", value_parser = parse_size)]
+    pub high_water: usize,
+    /// Write-queue low watermark: reading resumes at or below it [default: high/4].
+    #[arg(long, value_parser = parse_size)]
+    pub low_water: Option<usize>,
+    /// Close connections that have not finished the opening handshake in time (0 = off).
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    pub handshake_timeout: Timeout,
+    /// Drop a peer that does not answer our close frame in time (0 = off).
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    pub close_timeout: Timeout,
+    /// Send a keepalive ping after this long without traffic from the peer (0 = off).
+    #[arg(long, default_value = "20s", value_parser = parse_timeout)]
+    pub ping_interval: Timeout,
+    /// Close with 1011 when no pong arrives in time after a keepalive ping (0 = off).
+    #[arg(long, default_value = "20s", value_parser = parse_timeout)]
+    pub ping_timeout: Timeout,
+    /// Close with 1001 after this long without traffic either way (0 = off).
+    #[arg(long, default_value = "0", value_parser = parse_timeout)]
+    pub idle_timeout: Timeout,
+    /// Answer connections past this many with HTTP 503 (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_connections: usize,
+}
+
+impl Args {
+    /// The server settings these options describe.
+    pub fn config(&self) -> Result<Config, String> {
+        let mut config = Config::default().with_max_message_size(self.max_message_size);
+        config.write_limits =
+            WriteLimits::new(self.high_water, self.low_water).map_err(|e| e.to_string())?;
+        config.handshake_timeout = self.handshake_timeout.0;
+        config.close_timeout = self.close_timeout.0;
+        config.ping_interval = self.ping_interval.0;
+        config.ping_timeout = self.ping_timeout.0;
+        config.idle_timeout = self.idle_timeout.0;
+        config.max_connections = (self.max_connections > 0).then_some(self.max_connections);
+        Ok(config)
+    }
+}
+
+/// Echoes every message back with its opcode.
+pub struct Echo;
+
+impl Handler for Echo {
+    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+        if let Err(e) = ws.send(msg) {
+            let peer = ws.peer_addr();
+            log::warn!("{peer}: echo not sent: {e}");
+        }
+    }
+}
+
+/// Runs the echo server until SIGINT/SIGTERM, then shuts down gracefully.
+pub fn run(args: Args) -> std::io::Result<()> {
+    let config = args.config().map_err(std::io::Error::other)?;
+    let server = Server::bind(args.addr, config, Echo)?;
+    let handle = server.handle();
+    super::on_shutdown_signal(move || {
+        let _ = handle.stop();
+    })?;
+    log::info!("echo server listening on ws://{}", server.local_addr());
+    server.run()
+}

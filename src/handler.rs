@@ -1,0 +1,84 @@
+//! What an application implements: the callbacks of a WebSocket endpoint.
+
+use crate::websocket::WebSocket;
+use crate::ws::Request;
+
+/// A complete message, borrowed for the duration of the callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A text message (always valid UTF-8).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+impl<'a> Message<'a> {
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        match self {
+            Message::Text(t) => t.as_bytes(),
+            Message::Binary(b) => b,
+        }
+    }
+
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this is a text message.
+    pub fn is_text(&self) -> bool {
+        matches!(self, Message::Text(_))
+    }
+}
+
+/// An application on top of WebSocket connections.
+///
+/// One handler value serves every connection of a server (or of a client
+/// loop): it is the place for application state such as a chat room's list
+/// of users, and it needs no lock because every callback runs on the loop
+/// thread. Each callback gets a [`WebSocket`] for the connection concerned;
+/// `ws.id()` tells connections apart. Callbacks must not block: the whole
+/// loop waits while one runs.
+///
+/// # Example: echo
+///
+/// ```
+/// use wsloop::{Handler, Message, WebSocket};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+///         let _ = ws.send(msg);
+///     }
+/// }
+/// ```
+pub trait Handler: Sized + 'static {
+    /// The opening handshake succeeded. `request` holds the path and headers.
+    fn on_open(&mut self, ws: &mut WebSocket<'_, Self>, request: &Request) {
+        let _ = (ws, request);
+    }
+
+    /// A complete message arrived.
+    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>);
+
+    /// The connection is closing or closed. `code` is the peer's close code
+    /// (1005 when it sent none), the code we failed the connection with
+    /// (1002, 1007, 1009, 1011), or 1006 when TCP closed without a close
+    /// frame. Called exactly once for every connection that was opened.
+    fn on_close(&mut self, ws: &mut WebSocket<'_, Self>, code: u16, reason: &str) {
+        let _ = (ws, code, reason);
+    }
+
+    /// The write queue drained to the low watermark after having risen above
+    /// the high one: a producer that was holding back may send again.
+    fn on_drain(&mut self, ws: &mut WebSocket<'_, Self>) {
+        let _ = ws;
+    }
+}

@@ -32,7 +32,7 @@ pub struct Args {
     /// Close with 1011 when no pong arrives in time after a keepalive ping (0 = off).
     #[arg(long, default_value = "20s", value_parser = parse_timeout)]
     pub ping_timeout: Timeout,
-    /// Close with 1001 after this long without traffic either way (0 = off).
+    /// Close with 1001 after this long without a message either way; pings do not count (0 = off).
     #[arg(long, default_value = "0", value_parser = parse_timeout)]
     pub idle_timeout: Timeout,
     /// Answer connections past this many with HTTP 503 (0 = no limit).

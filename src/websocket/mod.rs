@@ -330,7 +330,6 @@ impl<H: Handler> WsProtocol<H> {
     fn on_frames(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
         let now = cx.now();
         self.last_received = now;
-        self.link.last_activity = now;
         self.ping_sent = None;
         let mut pos = 0;
         // Stop early when the application paused reading: the rest stays
@@ -338,6 +337,11 @@ impl<H: Handler> WsProtocol<H> {
         while pos < data.len() && !self.link.user_paused && matches!(self.phase, Phase::Open) {
             let (n, event) = self.link.session.read(&mut data[pos..]);
             pos += n;
+            // Pings and pongs prove liveness but are not activity: were
+            // they, keepalive would keep every idle connection open.
+            if n > 0 && !matches!(event, Some(Event::Ping(_) | Event::Pong(_))) {
+                self.link.last_activity = now;
+            }
             match event {
                 None if n == 0 => break,
                 None => {}
@@ -558,7 +562,10 @@ impl<H: Handler> Protocol for WsProtocol<H> {
                 if cx
                     .write_with(|out| session.ping(b"wsloop", out))
                     .is_some_and(|r| r.is_ok())
+                    && self.ping_sent.is_none()
                 {
+                    // The pong deadline runs from the first unanswered
+                    // ping: later pings to a silent peer must not extend it.
                     self.ping_sent = Some(now);
                     if let Some(timeout) = ping_timeout {
                         cx.set_timer(timeout, tag::PONG);
@@ -566,15 +573,22 @@ impl<H: Handler> Protocol for WsProtocol<H> {
                 }
                 cx.set_timer(interval, tag::PING);
             }
-            tag::PONG if matches!(self.phase, Phase::Open) && self.ping_sent.is_some() => {
+            // A PONG timer armed for a ping that was answered may fire
+            // after a later ping went out; only the later ping's own timer
+            // (deadline reached) may close.
+            tag::PONG
+                if matches!(self.phase, Phase::Open)
+                    && self.ping_sent.is_some_and(|sent| {
+                        ping_timeout.is_some_and(|t| now.saturating_duration_since(sent) >= t)
+                    }) =>
+            {
                 log::info!("{peer}: no pong within the keepalive timeout; closing with 1011");
                 WsCounters::bump(&counters.timeouts);
                 self.fail(cx, close::INTERNAL, "keepalive ping timeout");
             }
             tag::IDLE if matches!(self.phase, Phase::Open) => {
                 let Some(idle) = idle else { return };
-                let quiet =
-                    now.saturating_duration_since(self.link.last_activity.max(self.last_received));
+                let quiet = now.saturating_duration_since(self.link.last_activity);
                 if quiet < idle {
                     cx.set_timer(idle - quiet, tag::IDLE);
                     return;

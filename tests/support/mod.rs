@@ -231,3 +231,91 @@ pub fn close_payload(code: u16) -> Vec<u8> {
 
 /// A short read timeout for probing that nothing arrives.
 pub const PROBE: Duration = Duration::from_millis(50);
+
+/// A `wsloop` process started by a test, killed (by its own PID) if the
+/// test ends before it exits.
+pub struct Wsloop {
+    pub child: std::process::Child,
+    /// The address it listens on, read from its log.
+    pub addr: SocketAddr,
+    /// Its log lines so far.
+    pub log: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl Wsloop {
+    /// Runs `wsloop` with `args` (which should listen on port 0) and waits
+    /// for its "listening on" log line.
+    pub fn start(args: &[&str]) -> Wsloop {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wsloop"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wsloop");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("listening on ") {
+                    let addr = line[at + 13..].trim().trim_start_matches("ws://");
+                    let _ = tx.send(addr.parse::<SocketAddr>().expect("address"));
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx.recv_timeout(DEADLINE).expect("wsloop did not start");
+        Wsloop { child, addr, log }
+    }
+
+    /// Its PID.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends it a signal.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's PID.
+        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
+    }
+
+    /// Waits (at most [`DEADLINE`]) for it to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "wsloop did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Log lines containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// Number of descriptors it has open, from /proc.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("read /proc/PID/fd")
+            .count()
+    }
+}
+
+impl Drop for Wsloop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

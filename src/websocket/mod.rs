@@ -133,6 +133,8 @@ pub struct WsProtocol<H> {
     /// What the application's [`WebSocket`] handle works on.
     link: Link,
     client: Option<ClientRequest>,
+    /// `on_open` has run: only then is `on_close` owed.
+    opened: bool,
     /// `on_close` has run (it runs once).
     close_notified: bool,
     /// When a frame last arrived, for keepalive.
@@ -180,6 +182,7 @@ impl<H: Handler> WsProtocol<H> {
                 last_activity: now,
             },
             client,
+            opened: false,
             close_notified: false,
             last_received: now,
             ping_sent: None,
@@ -222,7 +225,9 @@ impl<H: Handler> WsProtocol<H> {
 
     /// Calls `on_close` once.
     fn notify_close(&mut self, cx: &mut Context<'_, Self>, code: u16, reason: &str) {
-        if self.close_notified || !matches!(self.phase, Phase::Open | Phase::Done) {
+        // A connection refused or timed out before the upgrade never
+        // reached the handler, so it is not told of the end either.
+        if self.close_notified || !self.opened {
             return;
         }
         self.close_notified = true;
@@ -309,6 +314,7 @@ impl<H: Handler> WsProtocol<H> {
     /// The handshake is done: frames may flow.
     fn open(&mut self, cx: &mut Context<'_, Self>, request: &Request) {
         self.phase = Phase::Open;
+        self.opened = true;
         let config = &cx.shared().config;
         self.link.session = Session::new(self.link.session.role(), config.limits);
         let (ping, idle) = (config.ping_interval, config.idle_timeout);

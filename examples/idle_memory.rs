@@ -80,7 +80,10 @@ fn main() {
     }
     // The server may still be accepting the last connections.
     while open_fds(pid) < base_fds + n {
-        assert!(started.elapsed() < WORKER_LIFETIME, "server did not accept all");
+        assert!(
+            started.elapsed() < WORKER_LIFETIME,
+            "server did not accept all"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let setup = started.elapsed();
@@ -97,13 +100,13 @@ fn main() {
         let _ = w.wait();
     }
     while open_fds(pid) > base_fds {
-        assert!(started.elapsed() < 2 * WORKER_LIFETIME, "connections not released");
+        assert!(
+            started.elapsed() < 2 * WORKER_LIFETIME,
+            "connections not released"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!(
-        "{mode}: after all closed: server RSS {} KiB",
-        rss_kib(pid)
-    );
+    println!("{mode}: after all closed: server RSS {} KiB", rss_kib(pid));
     // SAFETY: kill(2) on the PID of the child we started.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = server.wait();
@@ -169,7 +172,9 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 fn raise_descriptor_limit() {

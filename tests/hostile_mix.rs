@@ -79,7 +79,9 @@ fn oversized(addr: SocketAddr) {
 /// An unmasked client frame, a protocol violation: closed with 1002.
 fn unmasked(addr: SocketAddr) {
     let mut raw = Raw::open(addr);
-    let _ = raw.stream.write_all(&[0x81, 0x05, b'h', b'e', b'l', b'l', b'o']);
+    let _ = raw
+        .stream
+        .write_all(&[0x81, 0x05, b'h', b'e', b'l', b'l', b'o']);
     assert_eq!(raw.recv_close().map(|(code, _)| code), Some(1002));
     raw.read_to_eof();
 }
@@ -155,7 +157,8 @@ fn legitimate_clients_are_served_exactly_while_others_misbehave() {
         })
         .collect();
     for (i, t) in legits.into_iter().enumerate() {
-        t.join().unwrap_or_else(|_| panic!("legitimate client {i} failed"));
+        t.join()
+            .unwrap_or_else(|_| panic!("legitimate client {i} failed"));
     }
     for t in hostile {
         t.join().expect("a hostile client saw the server misbehave");
@@ -167,7 +170,11 @@ fn legitimate_clients_are_served_exactly_while_others_misbehave() {
     let c = server.handle.counters();
     let n = ATTEMPTS as u64;
     assert_eq!(WsCounters::get(&c.rejected), n, "400s");
-    assert_eq!(WsCounters::get(&c.protocol_errors), 2 * n, "1009s and 1002s");
+    assert_eq!(
+        WsCounters::get(&c.protocol_errors),
+        2 * n,
+        "1009s and 1002s"
+    );
     assert_eq!(WsCounters::get(&c.timeouts), n, "stalled handshakes");
     assert_eq!(WsCounters::get(&c.handler_panics), 0);
     assert_eq!(

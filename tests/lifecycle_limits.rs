@@ -50,10 +50,7 @@ fn connections_past_the_limit_get_503_and_open_ones_keep_working() {
 
     assert_echo(&mut a, "a still served");
     assert_echo(&mut b, "b still served");
-    assert_eq!(
-        WsCounters::get(&server.handle.counters().refused_busy),
-        1
-    );
+    assert_eq!(WsCounters::get(&server.handle.counters().refused_busy), 1);
     assert_eq!(
         log_lines(&[&refused_name, "connection limit reached"]).len(),
         1
@@ -65,10 +62,7 @@ fn connections_past_the_limit_get_503_and_open_ones_keep_working() {
     assert_echo(&mut c, "c admitted");
     assert_echo(&mut b, "b unaffected");
     assert_eq!(WsCounters::get(&server.handle.counters().opened), 3);
-    assert_eq!(
-        WsCounters::get(&server.handle.counters().refused_busy),
-        1
-    );
+    assert_eq!(WsCounters::get(&server.handle.counters().refused_busy), 1);
     close(b);
     close(c);
     server.stop().unwrap();
@@ -92,11 +86,9 @@ impl Handler for Fragile {
 #[test]
 fn a_panicking_handler_closes_only_its_connection() {
     capture_logs();
-    let server = Server::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        Config::default(),
-        || Fragile,
-    )
+    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || {
+        Fragile
+    })
     .unwrap();
     let addr = server.handle.local_addr();
     let mut victim = Raw::open(addr);
@@ -116,10 +108,7 @@ fn a_panicking_handler_closes_only_its_connection() {
     let mut late = Raw::open(addr);
     assert_echo(&mut late, "after");
 
-    assert_eq!(
-        WsCounters::get(&server.handle.counters().handler_panics),
-        1
-    );
+    assert_eq!(WsCounters::get(&server.handle.counters().handler_panics), 1);
     let lines = log_lines(&[&victim_name, "handler panicked", "fragile handler: boom"]);
     assert_eq!(lines.len(), 1, "{lines:?}");
     close(bystander);

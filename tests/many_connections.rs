@@ -224,7 +224,11 @@ fn ten_thousand_concurrent_connections_echo_and_close_cleanly() {
             let i = started;
             let mut stream = TcpStream::connect(addr).expect("connect");
             poll.registry()
-                .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+                .register(
+                    &mut stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
                 .unwrap();
             let mut client = Client {
                 stream,

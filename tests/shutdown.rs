@@ -19,13 +19,7 @@ use wsloop::{Config, Server, WsCounters};
 /// and then exit with status 0.
 fn graceful(signal: i32) {
     let close_timeout = Duration::from_millis(500);
-    let mut server = Wsloop::start(&[
-        "echo",
-        "--addr",
-        "127.0.0.1:0",
-        "--close-timeout",
-        "500ms",
-    ]);
+    let mut server = Wsloop::start(&["echo", "--addr", "127.0.0.1:0", "--close-timeout", "500ms"]);
     let addr = server.addr;
     let mut polite: Vec<Raw> = (0..3).map(|_| Raw::open(addr)).collect();
     let mut mute = Raw::open(addr);
@@ -53,7 +47,10 @@ fn graceful(signal: i32) {
 
     let status = server.wait();
     assert_eq!(status.code(), Some(0), "{status:?}");
-    assert!(signalled.elapsed() >= close_timeout, "did not wait for the mute peer");
+    assert!(
+        signalled.elapsed() >= close_timeout,
+        "did not wait for the mute peer"
+    );
     assert_eq!(
         server
             .log_lines("shutting down: closing 4 connection(s) with 1001")
@@ -77,13 +74,7 @@ fn sigint_closes_every_connection_with_1001_and_exits_0() {
 /// and a 60 s close timeout) ends the process at once, with status 130.
 #[test]
 fn a_second_signal_exits_at_once_with_130() {
-    let mut server = Wsloop::start(&[
-        "echo",
-        "--addr",
-        "127.0.0.1:0",
-        "--close-timeout",
-        "60s",
-    ]);
+    let mut server = Wsloop::start(&["echo", "--addr", "127.0.0.1:0", "--close-timeout", "60s"]);
     let mut mute = Raw::open(server.addr);
     server.signal(libc::SIGINT);
     // The close frame proves the first signal was handled.
@@ -110,7 +101,13 @@ fn running_server_stop_is_graceful() {
     let addr = handle.local_addr();
     let mut polite = Raw::open(addr);
     let mut mute = Raw::open(addr);
-    wait_until("two open", || handle.counters().opened.load(std::sync::atomic::Ordering::Relaxed) == 2);
+    wait_until("two open", || {
+        handle
+            .counters()
+            .opened
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 2
+    });
 
     let stopper = thread::spawn(move || server.stop());
     let (code, _) = polite.recv_close().expect("close frame");

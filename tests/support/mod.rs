@@ -83,6 +83,9 @@ pub const PING: u8 = 0x9;
 /// Pong frame.
 pub const PONG: u8 = 0xA;
 
+/// A received frame: opcode and payload.
+pub type Frame = (u8, Vec<u8>);
+
 /// A WebSocket client speaking raw bytes over a blocking socket.
 pub struct Raw {
     pub stream: TcpStream,
@@ -136,7 +139,7 @@ impl Raw {
     }
 
     /// Reads one frame: `None` on EOF (or reset) at a frame boundary.
-    pub fn recv(&mut self) -> Option<(u8, Vec<u8>)> {
+    pub fn recv(&mut self) -> Option<Frame> {
         let mut head = [0u8; 2];
         match self.stream.read_exact(&mut head) {
             Ok(()) => {}
@@ -165,7 +168,7 @@ impl Raw {
 
     /// Reads frames until a close frame; returns its code and the frames
     /// before it. `None` if the connection ended without one.
-    pub fn recv_close(&mut self) -> Option<(u16, Vec<(u8, Vec<u8>)>)> {
+    pub fn recv_close(&mut self) -> Option<(u16, Vec<Frame>)> {
         let mut before = Vec::new();
         while let Some((op, payload)) = self.recv() {
             if op == CLOSE {

@@ -24,6 +24,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// WebSocket echo server (default ws://127.0.0.1:9001).
+    ///
+    /// Durations are written like 10s, 500ms or 2m. On SIGINT or SIGTERM the
+    /// server stops accepting, closes every connection with 1001, waits for
+    /// the closing handshakes (at most the close timeout) and exits 0; a
+    /// second signal exits at once with status 130.
     Echo(cli::echo::Args),
     /// Raw TCP echo server: the baseline for benchmarks (default 127.0.0.1:9000).
     TcpEcho(cli::tcp_echo::Args),

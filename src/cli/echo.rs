@@ -21,19 +21,19 @@ pub struct Args {
     #[arg(long, value_parser = parse_size)]
     pub low_water: Option<usize>,
     /// Close connections that have not finished the opening handshake in time (0 = off).
-    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_timeout)]
     pub handshake_timeout: Timeout,
-    /// Drop a peer that does not answer our close frame in time (0 = off).
-    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    /// Drop a peer that does not answer our close frame in time, also at shutdown (0 = off; shutdown then waits at most 10s).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_timeout)]
     pub close_timeout: Timeout,
     /// Send a keepalive ping after this long without traffic from the peer (0 = off).
-    #[arg(long, default_value = "20s", value_parser = parse_timeout)]
+    #[arg(long, default_value = "20s", value_name = "DURATION", value_parser = parse_timeout)]
     pub ping_interval: Timeout,
-    /// Close with 1011 when no pong arrives in time after a keepalive ping (0 = off).
-    #[arg(long, default_value = "20s", value_parser = parse_timeout)]
+    /// Close with 1011 when nothing (pong or any other frame) arrives in time after a keepalive ping (0 = off).
+    #[arg(long, default_value = "20s", value_name = "DURATION", value_parser = parse_timeout)]
     pub ping_timeout: Timeout,
-    /// Close with 1001 after this long without traffic either way (0 = off).
-    #[arg(long, default_value = "0", value_parser = parse_timeout)]
+    /// Close with 1001 after this long without a message either way; pings do not count (0 = off).
+    #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_timeout)]
     pub idle_timeout: Timeout,
     /// Answer connections past this many with HTTP 503 (0 = no limit).
     #[arg(long, default_value_t = 0)]

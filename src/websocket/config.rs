@@ -42,7 +42,8 @@ pub struct Config {
     /// Close with 1011 when no frame arrives this long after a keepalive
     /// ping (default 20 s).
     pub ping_timeout: Option<Duration>,
-    /// Close with 1001 after this long with no traffic either way (default off).
+    /// Close with 1001 after this long with no message either way (default
+    /// off). Pings and pongs do not count, so keepalive does not defeat it.
     pub idle_timeout: Option<Duration>,
     /// Answer new connections past this many with HTTP 503 (default: no limit).
     pub max_connections: Option<usize>,

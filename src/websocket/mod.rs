@@ -133,6 +133,8 @@ pub struct WsProtocol<H> {
     /// What the application's [`WebSocket`] handle works on.
     link: Link,
     client: Option<ClientRequest>,
+    /// `on_open` has run: only then is `on_close` owed.
+    opened: bool,
     /// `on_close` has run (it runs once).
     close_notified: bool,
     /// When a frame last arrived, for keepalive.
@@ -180,6 +182,7 @@ impl<H: Handler> WsProtocol<H> {
                 last_activity: now,
             },
             client,
+            opened: false,
             close_notified: false,
             last_received: now,
             ping_sent: None,
@@ -222,7 +225,9 @@ impl<H: Handler> WsProtocol<H> {
 
     /// Calls `on_close` once.
     fn notify_close(&mut self, cx: &mut Context<'_, Self>, code: u16, reason: &str) {
-        if self.close_notified || !matches!(self.phase, Phase::Open | Phase::Done) {
+        // A connection refused or timed out before the upgrade never
+        // reached the handler, so it is not told of the end either.
+        if self.close_notified || !self.opened {
             return;
         }
         self.close_notified = true;
@@ -309,6 +314,7 @@ impl<H: Handler> WsProtocol<H> {
     /// The handshake is done: frames may flow.
     fn open(&mut self, cx: &mut Context<'_, Self>, request: &Request) {
         self.phase = Phase::Open;
+        self.opened = true;
         let config = &cx.shared().config;
         self.link.session = Session::new(self.link.session.role(), config.limits);
         let (ping, idle) = (config.ping_interval, config.idle_timeout);
@@ -330,7 +336,6 @@ impl<H: Handler> WsProtocol<H> {
     fn on_frames(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
         let now = cx.now();
         self.last_received = now;
-        self.link.last_activity = now;
         self.ping_sent = None;
         let mut pos = 0;
         // Stop early when the application paused reading: the rest stays
@@ -338,6 +343,11 @@ impl<H: Handler> WsProtocol<H> {
         while pos < data.len() && !self.link.user_paused && matches!(self.phase, Phase::Open) {
             let (n, event) = self.link.session.read(&mut data[pos..]);
             pos += n;
+            // Pings and pongs prove liveness but are not activity: were
+            // they, keepalive would keep every idle connection open.
+            if n > 0 && !matches!(event, Some(Event::Ping(_) | Event::Pong(_))) {
+                self.link.last_activity = now;
+            }
             match event {
                 None if n == 0 => break,
                 None => {}
@@ -558,7 +568,10 @@ impl<H: Handler> Protocol for WsProtocol<H> {
                 if cx
                     .write_with(|out| session.ping(b"wsloop", out))
                     .is_some_and(|r| r.is_ok())
+                    && self.ping_sent.is_none()
                 {
+                    // The pong deadline runs from the first unanswered
+                    // ping: later pings to a silent peer must not extend it.
                     self.ping_sent = Some(now);
                     if let Some(timeout) = ping_timeout {
                         cx.set_timer(timeout, tag::PONG);
@@ -566,15 +579,22 @@ impl<H: Handler> Protocol for WsProtocol<H> {
                 }
                 cx.set_timer(interval, tag::PING);
             }
-            tag::PONG if matches!(self.phase, Phase::Open) && self.ping_sent.is_some() => {
+            // A PONG timer armed for a ping that was answered may fire
+            // after a later ping went out; only the later ping's own timer
+            // (deadline reached) may close.
+            tag::PONG
+                if matches!(self.phase, Phase::Open)
+                    && self.ping_sent.is_some_and(|sent| {
+                        ping_timeout.is_some_and(|t| now.saturating_duration_since(sent) >= t)
+                    }) =>
+            {
                 log::info!("{peer}: no pong within the keepalive timeout; closing with 1011");
                 WsCounters::bump(&counters.timeouts);
                 self.fail(cx, close::INTERNAL, "keepalive ping timeout");
             }
             tag::IDLE if matches!(self.phase, Phase::Open) => {
                 let Some(idle) = idle else { return };
-                let quiet =
-                    now.saturating_duration_since(self.link.last_activity.max(self.last_received));
+                let quiet = now.saturating_duration_since(self.link.last_activity);
                 if quiet < idle {
                     cx.set_timer(idle - quiet, tag::IDLE);
                     return;

@@ -140,6 +140,15 @@ fn flow_events(log: &Log, id: ConnId) -> Vec<&'static str> {
         .collect()
 }
 
+/// Waits until the flow events of `id` are exactly `expected`. The
+/// callbacks run when the loop settles the connection, just after the
+/// command that caused them, so they are waited for, not assumed.
+fn expect_flow(log: &Log, id: ConnId, expected: &[&str]) {
+    wait_until(&format!("flow events {expected:?}"), || {
+        flow_events(log, id) == expected
+    });
+}
+
 fn lost(log: &Log, id: ConnId) -> Option<Option<io::ErrorKind>> {
     seen(log).iter().find_map(|s| match s {
         Seen::Lost(c, e) if *c == id => Some(*e),

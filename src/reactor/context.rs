@@ -9,26 +9,30 @@ use crate::transport::Transport;
 
 /// The argument of every [`Protocol`] callback.
 ///
-/// It dereferences to the connection's [`Transport`] (so `cx.write(..)`
-/// works) and adds what only the loop can provide: the connection's id, the
-/// loop-wide shared state, the cached clock, timers and delivery of commands
-/// to other connections.
+/// It is the connection's [`Ops`] (which dereferences to its [`Transport`],
+/// so `cx.write(..)` works, and adds the loop's services: the connection's
+/// id, the cached clock, timers, commands to other connections) plus the
+/// loop-wide shared state.
 pub struct Context<'a, P: Protocol> {
-    pub(crate) id: ConnId,
-    pub(crate) transport: &'a mut Transport,
     pub(crate) shared: &'a mut P::Shared,
-    pub(crate) core: &'a mut Core<P>,
+    pub(crate) ops: Ops<'a, P>,
 }
 
 impl<'a, P: Protocol> Context<'a, P> {
-    /// This connection's id.
-    pub fn id(&self) -> ConnId {
-        self.id
-    }
-
-    /// This connection's transport.
-    pub fn transport(&mut self) -> &mut Transport {
-        self.transport
+    pub(crate) fn new(
+        id: ConnId,
+        transport: &'a mut Transport,
+        shared: &'a mut P::Shared,
+        core: &'a mut Core<P>,
+    ) -> Self {
+        Context {
+            shared,
+            ops: Ops {
+                id,
+                transport,
+                core,
+            },
+        }
     }
 
     /// The loop-wide state shared by all connections.
@@ -40,14 +44,49 @@ impl<'a, P: Protocol> Context<'a, P> {
     /// the same time (for example a handler stored in the shared state that
     /// is handed this connection's transport).
     pub fn split(&mut self) -> (&mut P::Shared, Ops<'_, P>) {
-        (
-            self.shared,
-            Ops {
-                id: self.id,
-                transport: self.transport,
-                core: self.core,
-            },
-        )
+        (self.shared, self.ops.reborrow())
+    }
+}
+
+impl<'a, P: Protocol> Deref for Context<'a, P> {
+    type Target = Ops<'a, P>;
+    fn deref(&self) -> &Ops<'a, P> {
+        &self.ops
+    }
+}
+
+impl<'a, P: Protocol> DerefMut for Context<'a, P> {
+    fn deref_mut(&mut self) -> &mut Ops<'a, P> {
+        &mut self.ops
+    }
+}
+
+/// One connection's transport together with the loop's services; the part
+/// of a [`Context`] that is not the shared state (see [`Context::split`]).
+pub struct Ops<'a, P: Protocol> {
+    id: ConnId,
+    transport: &'a mut Transport,
+    core: &'a mut Core<P>,
+}
+
+impl<P: Protocol> Ops<'_, P> {
+    /// A shorter-lived copy of these borrows.
+    fn reborrow(&mut self) -> Ops<'_, P> {
+        Ops {
+            id: self.id,
+            transport: self.transport,
+            core: self.core,
+        }
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// This connection's transport.
+    pub fn transport(&mut self) -> &mut Transport {
+        self.transport
     }
 
     /// The time at which the loop woke up for the current event.
@@ -61,7 +100,10 @@ impl<'a, P: Protocol> Context<'a, P> {
     /// Arms a timer: [`Protocol::timer_fired`] gets `tag` after `delay`,
     /// unless the connection is gone by then or the timer is cancelled.
     pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
-        self.core.set_timer(self.id, delay, tag)
+        let deadline = self.core.now + delay;
+        self.core
+            .timers
+            .insert(deadline, TimerTarget::Conn(self.id, tag))
     }
 
     /// Cancels a timer. Cancelling one that already fired is harmless.
@@ -92,71 +134,15 @@ impl<'a, P: Protocol> Context<'a, P> {
     }
 }
 
-impl<P: Protocol> Deref for Context<'_, P> {
+impl<P: Protocol> Deref for Ops<'_, P> {
     type Target = Transport;
     fn deref(&self) -> &Transport {
         self.transport
     }
 }
 
-impl<P: Protocol> DerefMut for Context<'_, P> {
+impl<P: Protocol> DerefMut for Ops<'_, P> {
     fn deref_mut(&mut self) -> &mut Transport {
         self.transport
-    }
-}
-
-/// A [`Context`] without the shared state; see [`Context::split`].
-pub struct Ops<'a, P: Protocol> {
-    id: ConnId,
-    transport: &'a mut Transport,
-    core: &'a mut Core<P>,
-}
-
-impl<P: Protocol> Ops<'_, P> {
-    /// This connection's id.
-    pub fn id(&self) -> ConnId {
-        self.id
-    }
-
-    /// This connection's transport.
-    pub fn transport(&mut self) -> &mut Transport {
-        self.transport
-    }
-
-    /// See [`Context::now`].
-    pub fn now(&self) -> Instant {
-        self.core.now
-    }
-
-    /// See [`Context::set_timer`].
-    pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
-        self.core.set_timer(self.id, delay, tag)
-    }
-
-    /// See [`Context::cancel_timer`].
-    pub fn cancel_timer(&mut self, timer: TimerId) {
-        self.core.timers.cancel(timer)
-    }
-
-    /// See [`Context::send_to`].
-    pub fn send_to(&mut self, to: ConnId, command: P::Command) {
-        self.core.send_to(to, command)
-    }
-
-    /// See [`Context::broadcast`].
-    pub fn broadcast(&mut self, command: P::Command) {
-        self.core.broadcast(command)
-    }
-
-    /// See [`Context::stop_loop`].
-    pub fn stop_loop(&mut self) {
-        self.core.stop = true;
-    }
-}
-
-impl<P: Protocol> Core<P> {
-    pub(crate) fn set_timer(&mut self, id: ConnId, delay: Duration, tag: u64) -> TimerId {
-        self.timers
-            .insert(self.now + delay, TimerTarget::Conn(id, tag))
     }
 }

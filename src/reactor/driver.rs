@@ -40,12 +40,7 @@ impl<P: Protocol> Conn<P> {
         core: &mut Core<P>,
         f: impl FnOnce(&mut P, &mut Context<'_, P>) -> R,
     ) -> R {
-        let mut cx = Context {
-            id: self.id,
-            transport: &mut self.transport,
-            shared,
-            core,
-        };
+        let mut cx = Context::new(self.id, &mut self.transport, shared, core);
         f(&mut self.protocol, &mut cx)
     }
 

@@ -12,6 +12,7 @@
 //! [`TcpEcho`] is the simplest protocol, and the baseline for benchmarks.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod handler;
 pub mod protocol;
 pub mod reactor;

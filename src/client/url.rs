@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use super::ClientError;
+use crate::websocket::ClientRequest;
 
 /// The parts of a `ws://host[:port][/path][?query]` URL a client needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +93,18 @@ impl WsUrl {
             )));
         }
         Ok(addrs)
+    }
+}
+
+impl WsUrl {
+    /// The handshake parameters for an event-loop client connection
+    /// ([`crate::WsProtocol::client`]) to this URL.
+    pub fn client_request(&self, subprotocols: &[&str]) -> ClientRequest {
+        ClientRequest {
+            host: self.authority.clone(),
+            path: self.path.clone(),
+            subprotocols: subprotocols.iter().map(|s| s.to_string()).collect(),
+        }
     }
 }
 

@@ -53,7 +53,10 @@ impl fmt::Display for ClientError {
             ClientError::Io(e) => write!(f, "I/O error: {e}"),
             ClientError::Handshake(why) => write!(f, "WebSocket handshake failed: {why}"),
             ClientError::Protocol { code, reason } => {
-                write!(f, "server broke the protocol: {reason} (closed with {code})")
+                write!(
+                    f,
+                    "server broke the protocol: {reason} (closed with {code})"
+                )
             }
             ClientError::Closed { code, reason } if reason.is_empty() => {
                 write!(f, "connection closed ({code})")

@@ -127,7 +127,10 @@ mod tests {
         let u = WsUrl::parse("ws://localhost").unwrap();
         assert_eq!((u.port, u.path.as_str()), (80, "/"));
         let u = WsUrl::parse("WS://[::1]:81?x#frag").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("::1", 81, "/?x"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("::1", 81, "/?x")
+        );
     }
 
     #[test]
@@ -136,7 +139,13 @@ mod tests {
             WsUrl::parse("wss://example.com/"),
             Err(ClientError::Unsupported(_))
         ));
-        for bad in ["http://x/", "127.0.0.1:9001", "ws://", "ws://h:port/", "ws://[::1/"] {
+        for bad in [
+            "http://x/",
+            "127.0.0.1:9001",
+            "ws://",
+            "ws://h:port/",
+            "ws://[::1/",
+        ] {
             assert!(
                 matches!(WsUrl::parse(bad), Err(ClientError::InvalidUrl(_))),
                 "{bad}"

@@ -279,7 +279,11 @@ impl<H: Handler> WsProtocol<H> {
             }
         };
         let offered = self.client.as_ref().map(|c| &c.subprotocols[..]);
-        let offered: Vec<&str> = offered.unwrap_or_default().iter().map(String::as_str).collect();
+        let offered: Vec<&str> = offered
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect();
         if let Err(e) = handshake::verify_subprotocol(&response, &offered) {
             WsCounters::bump(&cx.shared().counters.rejected);
             self.connect_failed(cx, &e.to_string());

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod handler;
+pub mod loadgen;
 pub mod protocol;
 pub mod reactor;
 pub mod server;

@@ -29,6 +29,8 @@ enum Command {
     TcpEcho(cli::tcp_echo::Args),
     /// Interactive client: sends stdin lines, prints what arrives (`exit` closes).
     Client(cli::client::Args),
+    /// Load generator: echo throughput and latency, or connect rate (--connect-rate).
+    Bench(cli::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Echo(args) => cli::echo::run(args),
         Command::TcpEcho(args) => cli::tcp_echo::run(args),
         Command::Client(args) => cli::client::run(args),
+        Command::Bench(args) => cli::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

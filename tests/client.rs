@@ -119,7 +119,10 @@ fn blocking_client_echoes_with_tungstenite_server() {
     }
     c.close(1000, "done").unwrap();
     assert!(c.is_closed());
-    assert!(matches!(c.send_text("late"), Err(ClientError::Closed { .. })));
+    assert!(matches!(
+        c.send_text("late"),
+        Err(ClientError::Closed { .. })
+    ));
     server.join().unwrap();
 }
 
@@ -167,7 +170,10 @@ fn blocking_client_reassembles_fragments_and_answers_pings() {
     let msg = c.recv().unwrap();
     assert_eq!(msg.as_text(), Some("fragmented"));
     c.send(msg.as_message()).unwrap();
-    assert!(matches!(c.recv(), Err(ClientError::Closed { code: 1005, .. })));
+    assert!(matches!(
+        c.recv(),
+        Err(ClientError::Closed { code: 1005, .. })
+    ));
     server.join().unwrap();
 }
 
@@ -196,7 +202,10 @@ fn blocking_client_reports_server_initiated_close() {
         other => panic!("expected a close, got {other:?}"),
     }
     // Every later call says the same.
-    assert!(matches!(c.recv(), Err(ClientError::Closed { code: 4000, .. })));
+    assert!(matches!(
+        c.recv(),
+        Err(ClientError::Closed { code: 4000, .. })
+    ));
     c.close(1000, "").unwrap();
     server.join().unwrap();
 }
@@ -448,7 +457,10 @@ fn loop_client_reports_bad_handshakes_through_on_connect_error() {
 #[test]
 fn loop_client_reports_refused_and_silent_servers() {
     // A port nobody listens on: bind, learn the port, close.
-    let refused = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let refused = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut lp = client_loop(Recorder::default(), Config::default());
     connect(&mut lp, refused, &[]);
     run_until(&mut lp, "refused", |r, _| r.connect_error.is_some());

@@ -43,6 +43,8 @@ pub struct LoadConn {
     finishing: bool,
     /// An error was counted for this connection already.
     failed: bool,
+    /// Open: TCP connected and, for WebSocket, the handshake done.
+    ready: bool,
 }
 
 impl LoadConn {
@@ -64,6 +66,7 @@ impl LoadConn {
             started: Instant::now(),
             finishing: false,
             failed: false,
+            ready: false,
         }
     }
 
@@ -85,9 +88,17 @@ impl LoadConn {
         cx.abort();
     }
 
+    fn became_ready(&mut self, cx: &mut Context<'_, Self>) {
+        self.ready = true;
+        cx.shared().opening -= 1;
+    }
+
     /// Keeps the pipeline full, or winds the connection down when the
-    /// workload says sending is over.
-    fn pump(&mut self, cx: &mut Context<'_, Self>) {
+    /// workload says sending is over. Before the run starts it does nothing.
+    pub(crate) fn pump(&mut self, cx: &mut Context<'_, Self>) {
+        if !cx.shared().started || !self.ready {
+            return;
+        }
         while self.inflight.len() < cx.shared().workload.pipeline && !self.finishing {
             if !cx.shared().take_send_permit(self.sent) {
                 break;
@@ -241,6 +252,7 @@ impl LoadConn {
         let limits = Limits::new(size.max(Limits::default().max_message_size));
         self.phase = Phase::Open(Box::new(Session::new(Role::Client, limits)));
         cx.shared().counts.handshakes += 1;
+        self.became_ready(cx);
         self.pump(cx);
         head_len + self.on_frames(cx, &mut data[head_len..])
     }
@@ -259,7 +271,10 @@ impl Protocol for LoadConn {
                 let request = handshake::client_request(&w.host, &w.path, key, &[], &[]);
                 cx.write(&request);
             }
-            _ => self.pump(cx),
+            _ => {
+                self.became_ready(cx);
+                self.pump(cx);
+            }
         }
     }
 
@@ -298,6 +313,9 @@ impl Protocol for LoadConn {
             }
         }
         let shared = cx.shared();
+        if !self.ready {
+            shared.opening -= 1;
+        }
         shared.counts.closed += 1;
         if shared.workload.connect_rate {
             // Keep the number of concurrent connections steady.

@@ -18,8 +18,8 @@ mod report;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,11 @@ use crate::reactor::EventLoop;
 
 /// Distinct payload offsets: consecutive messages differ in content.
 const OFFSETS: usize = 251;
+
+/// Connections opening at once per loop. Opening thousands at once would
+/// overflow the server's listen backlog, and the dropped SYNs would come
+/// back only after the kernel's retransmission back-off (1 s, 3 s, ...).
+const MAX_OPENING: usize = 256;
 
 /// What to run. See the `wsloop bench` options for the meaning of each.
 #[derive(Clone, Debug)]
@@ -98,15 +103,20 @@ pub struct Shared {
     budget: Option<u64>,
     /// Sending is over (deadline passed).
     stopping: bool,
-    /// Connections to open at the end of this turn (connect-rate mode).
+    /// Connections still to open.
     to_open: usize,
+    /// Connections opening: TCP connect or WebSocket handshake in progress.
+    opening: usize,
+    /// The measured run has begun: connections may send. Until then they
+    /// only open, so the ramp-up of many connections is not measured.
+    started: bool,
 }
 
 impl Shared {
     /// Whether one more message may be sent on a connection that has sent
     /// `sent` so far.
     fn take_send_permit(&mut self, sent: u64) -> bool {
-        if self.stopping {
+        if self.stopping || !self.started {
             return false;
         }
         if self.workload.connect_rate {
@@ -136,6 +146,8 @@ struct Live {
     errors: AtomicU64,
     handshakes: AtomicU64,
     open: AtomicU64,
+    /// Every connection of the loop is open (or failed): ready to start.
+    ready: AtomicBool,
 }
 
 impl Live {
@@ -151,6 +163,10 @@ impl Live {
 /// Runs the workload to its end, calling `tick` about once a second with
 /// the running totals. Errors (mismatched echoes, failed connections,
 /// early closes) are counted in the report, not returned.
+///
+/// In echo mode every connection is opened first (at most `grace` is spent
+/// waiting for stragglers); the clock, the duration and the rates start
+/// when all are open. In connect-rate mode opening is the workload.
 pub fn run(config: &LoadConfig, mut tick: impl FnMut(&Progress)) -> io::Result<Report> {
     if config.duration.is_none() && config.messages.is_none() {
         return Err(io::Error::other("give a duration or a message count"));
@@ -161,8 +177,7 @@ pub fn run(config: &LoadConfig, mut tick: impl FnMut(&Progress)) -> io::Result<R
         ));
     }
     let threads = config.threads.clamp(1, config.connections);
-    let start = Instant::now();
-    let deadline = config.duration.map(|d| start + d);
+    let go: Arc<OnceLock<Instant>> = Arc::default();
     let (tx, rx) = mpsc::channel();
     let mut lives = Vec::new();
     for i in 0..threads {
@@ -172,23 +187,38 @@ pub fn run(config: &LoadConfig, mut tick: impl FnMut(&Progress)) -> io::Result<R
         let budget = config.messages.map(share);
         let live = Arc::new(Live::default());
         lives.push(live.clone());
-        let (config, tx) = (config.clone(), tx.clone());
+        let (config, tx, go) = (config.clone(), tx.clone(), go.clone());
         thread::Builder::new()
             .name(format!("loadgen-{i}"))
             .spawn(move || {
-                let result = run_loop(&config, conns, budget, deadline, &live);
+                let result = run_loop(&config, conns, budget, &go, &live);
                 let _ = tx.send(result);
             })?;
     }
     drop(tx);
 
+    let launched = Instant::now();
+    if config.connect_rate {
+        let _ = go.set(launched);
+    }
     let mut histogram = new_histogram();
     let mut counts = Counts::default();
     let mut first_error = None;
     let mut done = 0;
-    let mut next_tick = start + Duration::from_secs(1);
+    let mut next_tick = launched + Duration::from_secs(1);
+    let sum =
+        |f: fn(&Live) -> &AtomicU64| -> u64 { lives.iter().map(|l| f(l).load(Relaxed)).sum() };
     while done < threads {
-        let wait = next_tick.saturating_duration_since(Instant::now());
+        let ready = lives.iter().all(|l| l.ready.load(Relaxed));
+        if go.get().is_none() && (ready || launched.elapsed() > config.grace) {
+            let _ = go.set(Instant::now());
+            next_tick = Instant::now() + Duration::from_secs(1);
+        }
+        // Short waits while opening, to start as soon as all are open.
+        let wait = match go.get() {
+            Some(_) => next_tick.saturating_duration_since(Instant::now()),
+            None => Duration::from_millis(5),
+        };
         match rx.recv_timeout(wait) {
             Ok(Ok((h, c))) => {
                 done += 1;
@@ -204,8 +234,10 @@ pub fn run(config: &LoadConfig, mut tick: impl FnMut(&Progress)) -> io::Result<R
                 first_error.get_or_insert(e);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                let sum =
-                    |f: fn(&Live) -> &AtomicU64| lives.iter().map(|l| f(l).load(Relaxed)).sum();
+                let Some(start) = go.get() else { continue };
+                if Instant::now() < next_tick {
+                    continue;
+                }
                 tick(&Progress {
                     elapsed: start.elapsed(),
                     messages: sum(|l| &l.messages),
@@ -222,6 +254,7 @@ pub fn run(config: &LoadConfig, mut tick: impl FnMut(&Progress)) -> io::Result<R
     if let Some(e) = first_error {
         return Err(e);
     }
+    let start = *go.get_or_init(Instant::now);
     Ok(Report {
         elapsed: start.elapsed(),
         messages: counts.messages,
@@ -252,7 +285,7 @@ fn run_loop(
     config: &LoadConfig,
     connections: usize,
     budget: Option<u64>,
-    deadline: Option<Instant>,
+    go: &OnceLock<Instant>,
     live: &Live,
 ) -> io::Result<(Histogram<u64>, Counts)> {
     let workload = Workload {
@@ -273,13 +306,30 @@ fn run_loop(
         budget,
         stopping: false,
         to_open: connections,
+        opening: 0,
+        started: false,
     };
     let mut lp = EventLoop::<LoadConn>::new(shared)?;
+    let mut deadline = None;
     let mut stopped_at = None;
     loop {
         open_pending(&mut lp, config.addr);
-        lp.turn(Some(Duration::from_millis(50)))?;
+        let wait = if lp.shared().started { 50 } else { 5 };
+        lp.turn(Some(Duration::from_millis(wait)))?;
         let now = Instant::now();
+        if !lp.shared().started {
+            let shared = lp.shared();
+            let ready = shared.to_open == 0 && shared.opening == 0;
+            live.ready.store(ready, Relaxed);
+            if let Some(&start) = go.get() {
+                shared.started = true;
+                deadline = config.duration.map(|d| start + d);
+                // Everyone open so far starts now; later ones on opening.
+                for id in lp.connection_ids() {
+                    lp.with_conn(id, |conn, cx| conn.pump(cx));
+                }
+            }
+        }
         let open = lp.open_connections();
         let shared = lp.shared();
         if deadline.is_some_and(|d| now >= d) && !shared.stopping {
@@ -287,7 +337,7 @@ fn run_loop(
         }
         let out_of_work = shared.stopping || shared.budget == Some(0);
         live.publish(&shared.counts, open);
-        if open == 0 && (out_of_work || shared.to_open == 0) {
+        if open == 0 && shared.started && (out_of_work || shared.to_open == 0) {
             break;
         }
         if out_of_work {
@@ -313,7 +363,7 @@ fn run_loop(
 fn open_pending(lp: &mut EventLoop<LoadConn>, addr: SocketAddr) {
     loop {
         let shared = lp.shared();
-        if shared.to_open == 0 || shared.stopping {
+        if shared.to_open == 0 || shared.stopping || shared.opening >= MAX_OPENING {
             return;
         }
         if shared.workload.connect_rate && !shared.take_permit() {
@@ -321,9 +371,11 @@ fn open_pending(lp: &mut EventLoop<LoadConn>, addr: SocketAddr) {
             return;
         }
         shared.to_open -= 1;
+        shared.opening += 1;
         let conn = LoadConn::new(&shared.workload);
         if let Err(e) = lp.connect(addr, conn) {
             let shared = lp.shared();
+            shared.opening -= 1;
             shared.counts.errors += 1;
             if shared.logged_errors < 5 {
                 shared.logged_errors += 1;

@@ -13,6 +13,15 @@
 //!   [`Handler::on_drain`];
 //! - a hard cap, [`Config::max_write_buffer`], bounds what a handler can
 //!   force into one queue.
+//!
+//! In client role ([`WsProtocol::client`]) the same adapter sends the
+//! upgrade request, checks the answer (101, `Sec-WebSocket-Accept`, a
+//! subprotocol we offered), and after the closing handshake waits for the
+//! server to close TCP first (RFC 6455 7.1.1), bounded by the close timeout.
+//! A client connection that fails before it opens is reported through
+//! [`Handler::on_connect_error`], not `on_close`: it never had a WebSocket
+//! to close, and a separate callback lets a handler tell "could not
+//! connect" (retry, report the reason) from "was connected and dropped".
 
 mod config;
 mod counters;

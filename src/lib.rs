@@ -12,7 +12,9 @@
 //! [`TcpEcho`] is the simplest protocol, and the baseline for benchmarks.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod handler;
+pub mod loadgen;
 pub mod protocol;
 pub mod reactor;
 pub mod server;

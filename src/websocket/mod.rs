@@ -34,7 +34,8 @@ use crate::handler::{Handler, Message};
 use crate::protocol::Protocol;
 use crate::reactor::Context;
 use crate::ws::handshake::{self, HandshakeError};
-use crate::ws::{close, Event, Opcode, Request, Role, Session};
+use crate::ws::frame::FrameHeader;
+use crate::ws::{close, Event, HttpRequest, HttpResponse, Opcode, Request, Role, Session};
 
 /// Loop-wide state of a WebSocket endpoint: the application's handler, the
 /// settings, and counters.
@@ -70,6 +71,18 @@ pub enum WsCommand {
         /// The payload (UTF-8 for text).
         payload: Bytes,
     },
+    /// Send a message encoded once, for many connections: `frame` holds a
+    /// complete unmasked frame (header then payload), and a server
+    /// connection queues these very bytes. A client connection must mask,
+    /// so it encodes the payload (`frame[header_len..]`) itself.
+    Frame {
+        /// `Opcode::Text` or `Opcode::Binary`.
+        kind: Opcode,
+        /// Header and payload.
+        frame: Bytes,
+        /// Where the payload starts in `frame`.
+        header_len: usize,
+    },
     /// Start the closing handshake.
     Close {
         /// Close code to send.
@@ -90,6 +103,33 @@ impl WsCommand {
         WsCommand::Send {
             kind,
             payload: Bytes::copy_from_slice(msg.as_bytes()),
+        }
+    }
+}
+
+impl WsCommand {
+    /// A command that sends `msg` as one frame encoded now, to be shared
+    /// by every connection it is delivered to (see [`WsCommand::Frame`]).
+    pub fn frame(msg: Message<'_>) -> Self {
+        let kind = if msg.is_text() {
+            Opcode::Text
+        } else {
+            Opcode::Binary
+        };
+        let header = FrameHeader {
+            fin: true,
+            opcode: kind,
+            mask: None,
+            payload_len: msg.len() as u64,
+        };
+        let (head, header_len) = header.encode();
+        let mut frame = Vec::with_capacity(header_len + msg.len());
+        frame.extend_from_slice(&head[..header_len]);
+        frame.extend_from_slice(msg.as_bytes());
+        WsCommand::Frame {
+            kind,
+            frame: frame.into(),
+            header_len,
         }
     }
 }
@@ -248,10 +288,24 @@ impl<H: Handler> WsProtocol<H> {
     }
 
     fn on_handshake_request(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
-        let parsed = handshake::parse_request(data, &cx.shared().config.handshake);
-        let (request, head_len) = match parsed {
+        let config = &cx.shared().config.handshake;
+        let parsed = handshake::parse_head(data, config);
+        let (head, head_len) = match parsed {
             Ok(None) => return 0,
             Ok(Some(done)) => done,
+            Err(e) => {
+                self.reject(cx, &e);
+                return data.len();
+            }
+        };
+        if let Some(answer) = self.answer_http(cx, &head) {
+            cx.write(&answer);
+            self.phase = Phase::Done;
+            cx.close();
+            return data.len();
+        }
+        let request = match handshake::validate_upgrade(head, &cx.shared().config.handshake) {
+            Ok(request) => request,
             Err(e) => {
                 self.reject(cx, &e);
                 return data.len();
@@ -290,6 +344,24 @@ impl<H: Handler> WsProtocol<H> {
         };
         self.open(cx, &request);
         head_len + self.on_frames(cx, &mut data[head_len..])
+    }
+
+    /// Lets the application answer a plain HTTP request; a panic there
+    /// becomes a 500 for this connection only.
+    fn answer_http(&mut self, cx: &mut Context<'_, Self>, head: &HttpRequest) -> Option<Vec<u8>> {
+        let handler = &mut cx.shared().handler;
+        let response = match catch_unwind(AssertUnwindSafe(|| handler.on_request(head))) {
+            Ok(response) => response?,
+            Err(_) => {
+                let peer = cx.peer_addr();
+                log::error!("{peer}: on_request panicked; answering 500");
+                WsCounters::bump(&cx.shared().counters.handler_panics);
+                HttpResponse::text(500, "internal error")
+            }
+        };
+        let peer = cx.peer_addr();
+        log::debug!("{peer}: {} {} -> {}", head.method, head.path, response.status);
+        Some(response.to_bytes(head.method == "HEAD"))
     }
 
     /// Answers a bad upgrade request with its HTTP error, then closes.
@@ -400,7 +472,12 @@ impl<H: Handler> WsProtocol<H> {
     }
 
     /// Delivers a message forced onto this connection, within the hard cap.
-    fn deliver(&mut self, cx: &mut Context<'_, Self>, kind: Opcode, payload: Bytes) {
+    fn deliver(&mut self, cx: &mut Context<'_, Self>, command: WsCommand) {
+        let (kind, len) = match &command {
+            WsCommand::Send { kind, payload } => (*kind, payload.len()),
+            WsCommand::Frame { kind, frame, .. } => (*kind, frame.len()),
+            WsCommand::Close { .. } => return,
+        };
         if !matches!(self.phase, Phase::Open)
             || self.link.session.close_sent()
             || self.link.session.close_received()
@@ -408,7 +485,7 @@ impl<H: Handler> WsProtocol<H> {
             return;
         }
         let cap = cx.shared().config.max_write_buffer;
-        if cx.write_buffer_size() + payload.len() + 14 > cap {
+        if cx.write_buffer_size() + len + 14 > cap {
             let peer = cx.peer_addr();
             let counters = cx.shared().counters.clone();
             match cx.shared().config.overflow {
@@ -424,7 +501,26 @@ impl<H: Handler> WsProtocol<H> {
             }
             return;
         }
-        let _ = handle::send_shared(&mut self.link.session, cx.transport(), kind, payload);
+        let session = &mut self.link.session;
+        match command {
+            WsCommand::Frame {
+                frame, header_len, ..
+            } => {
+                if session.frame_header(kind, frame.len() - header_len).is_ok() {
+                    if session.has_pending() {
+                        cx.write_with(|out| session.take_pending(out));
+                    }
+                    cx.write_shared(frame);
+                } else {
+                    let payload = frame.slice(header_len..);
+                    let _ = handle::send_shared(session, cx.transport(), kind, payload);
+                }
+            }
+            WsCommand::Send { payload, .. } => {
+                let _ = handle::send_shared(session, cx.transport(), kind, payload);
+            }
+            WsCommand::Close { .. } => {}
+        }
         self.link.last_activity = cx.now();
     }
 }
@@ -590,7 +686,7 @@ impl<H: Handler> Protocol for WsProtocol<H> {
 
     fn command(&mut self, cx: &mut Context<'_, Self>, command: WsCommand) {
         match command {
-            WsCommand::Send { kind, payload } => self.deliver(cx, kind, payload),
+            WsCommand::Send { .. } | WsCommand::Frame { .. } => self.deliver(cx, command),
             WsCommand::Close { code, reason } => {
                 if matches!(self.phase, Phase::Open) {
                     self.start_close(cx, code, &reason);

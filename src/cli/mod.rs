@@ -1,5 +1,6 @@
 //! Pieces shared by the subcommands: logging, value parsers, signals.
 
+pub mod chat;
 pub mod echo;
 pub mod tcp_echo;
 

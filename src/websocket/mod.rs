@@ -33,8 +33,8 @@ pub use handle::WebSocket;
 use crate::handler::{Handler, Message};
 use crate::protocol::Protocol;
 use crate::reactor::Context;
-use crate::ws::handshake::{self, HandshakeError};
 use crate::ws::frame::FrameHeader;
+use crate::ws::handshake::{self, HandshakeError};
 use crate::ws::{close, Event, HttpRequest, HttpResponse, Opcode, Request, Role, Session};
 
 /// Loop-wide state of a WebSocket endpoint: the application's handler, the
@@ -360,7 +360,12 @@ impl<H: Handler> WsProtocol<H> {
             }
         };
         let peer = cx.peer_addr();
-        log::debug!("{peer}: {} {} -> {}", head.method, head.path, response.status);
+        log::debug!(
+            "{peer}: {} {} -> {}",
+            head.method,
+            head.path,
+            response.status
+        );
         Some(response.to_bytes(head.method == "HEAD"))
     }
 

@@ -152,7 +152,9 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\
              Content-Type: text/plain; charset=utf-8\r\nX-A: 1\r\n\r\nok\n"
         );
-        assert!(String::from_utf8(r.to_bytes(true)).unwrap().ends_with("\r\n\r\n"));
+        assert!(String::from_utf8(r.to_bytes(true))
+            .unwrap()
+            .ends_with("\r\n\r\n"));
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub struct WsProtocol<H> {
     client: Option<ClientRequest>,
     /// `on_close` has run (it runs once).
     close_notified: bool,
+    /// `on_open` has run: only then is `on_close` owed (not after a plain
+    /// HTTP answer or a refused upgrade).
+    opened: bool,
     /// When a frame last arrived, for keepalive.
     last_received: Instant,
     /// A keepalive ping is out and no frame has come back since.
@@ -221,6 +224,7 @@ impl<H: Handler> WsProtocol<H> {
             },
             client,
             close_notified: false,
+            opened: false,
             last_received: now,
             ping_sent: None,
             _handler: PhantomData,
@@ -262,7 +266,7 @@ impl<H: Handler> WsProtocol<H> {
 
     /// Calls `on_close` once.
     fn notify_close(&mut self, cx: &mut Context<'_, Self>, code: u16, reason: &str) {
-        if self.close_notified || !matches!(self.phase, Phase::Open | Phase::Done) {
+        if self.close_notified || !self.opened {
             return;
         }
         self.close_notified = true;
@@ -386,6 +390,7 @@ impl<H: Handler> WsProtocol<H> {
     /// The handshake is done: frames may flow.
     fn open(&mut self, cx: &mut Context<'_, Self>, request: &Request) {
         self.phase = Phase::Open;
+        self.opened = true;
         let config = &cx.shared().config;
         self.link.session = Session::new(self.link.session.role(), config.limits);
         let (ping, idle) = (config.ping_interval, config.idle_timeout);

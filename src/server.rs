@@ -221,18 +221,16 @@ impl<H: Handler> ServerHandle<H> {
     ) -> Result<(), LoopGone> {
         // Encoded here, once; every connection queues the same bytes.
         let command = WsCommand::frame(msg);
+        // Queued like `send`, so one thread's sends and broadcasts keep
+        // their order, and delivered corked: one flush per connection.
         self.inner.run(move |lp| {
             for id in lp.connection_ids() {
-                let command = command.clone();
-                lp.with_conn(id, |p, cx| {
-                    let info = ConnectionInfo {
-                        id,
-                        peer: cx.peer_addr(),
-                    };
-                    if filter(&info) {
-                        crate::Protocol::command(p, cx, command);
-                    }
-                });
+                let Some(peer) = lp.peer_addr(id) else {
+                    continue;
+                };
+                if filter(&ConnectionInfo { id, peer }) {
+                    lp.send_to(id, command.clone());
+                }
             }
         })
     }

@@ -101,6 +101,7 @@ fn messages_from_several_threads_arrive_complete_and_in_order_per_sender() {
             assert_eq!(seen[&t], per_thread_expected, "client {n}, sender {t}");
         }
     }
+    drop(clients);
     server.stop().unwrap();
 }
 
@@ -126,6 +127,11 @@ fn flood(
         handle.broadcast(Message::Binary(&msg)).unwrap();
         sent += 1;
     }
+    // Once the fast clients have everything, the loop has handled every
+    // broadcast, so the counters are final.
+    wait_until("fast clients get everything sent", || {
+        fast.iter().all(|n| n.load(SeqCst) == sent)
+    });
     sent
 }
 

@@ -45,13 +45,11 @@ fn read_text(ws: &mut Client) -> String {
 fn messages_from_several_threads_arrive_complete_and_in_order_per_sender() {
     const THREADS: usize = 4;
     const PER_THREAD: usize = 300;
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || Quiet)
-        .unwrap();
+    let server =
+        Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || Quiet).unwrap();
     let handle = server.handle.clone();
     let mut clients: Vec<Client> = (0..3).map(|_| connect(handle.local_addr())).collect();
-    wait_until("3 connections", || {
-        handle.connections().unwrap().len() == 3
-    });
+    wait_until("3 connections", || handle.connections().unwrap().len() == 3);
 
     // One client is also addressed directly, by the id matching its address.
     let direct_addr = clients[0].get_ref().local_addr().unwrap();
@@ -71,7 +69,9 @@ fn messages_from_several_threads_arrive_complete_and_in_order_per_sender() {
                     let text = format!("{t}:{i}");
                     if i % 3 == 0 {
                         // Binary, to one connection only.
-                        handle.send(direct, Message::Binary(text.as_bytes())).unwrap();
+                        handle
+                            .send(direct, Message::Binary(text.as_bytes()))
+                            .unwrap();
                     } else {
                         handle.broadcast(Message::Text(&text)).unwrap();
                     }
@@ -147,7 +147,11 @@ fn fast_reader(addr: SocketAddr) -> (Arc<AtomicU64>, thread::JoinHandle<()>) {
             return;
         }
         let n: u64 = text.split_once(':').unwrap().0.parse().unwrap();
-        assert_eq!(n, seen.load(SeqCst), "fast client lost or reordered a message");
+        assert_eq!(
+            n,
+            seen.load(SeqCst),
+            "fast client lost or reordered a message"
+        );
         seen.fetch_add(1, SeqCst);
     });
     (count, t)
@@ -244,7 +248,10 @@ fn slow_consumer_misses_messages_with_drop_policy_and_others_get_everything() {
                 return;
             }
             let n: u64 = text.split_once(':').unwrap().0.parse().unwrap();
-            assert!(last.is_none_or(|l| n > l), "slow client got {n} after {last:?}");
+            assert!(
+                last.is_none_or(|l| n > l),
+                "slow client got {n} after {last:?}"
+            );
             last = Some(n);
             seen.fetch_add(1, SeqCst);
         }

@@ -86,6 +86,16 @@ pub trait Handler: Sized + 'static {
         let _ = (ws, code, reason);
     }
 
+    /// A client connection failed before it opened: the TCP connect failed,
+    /// the server answered the upgrade wrongly (not 101, a bad
+    /// `Sec-WebSocket-Accept`, a subprotocol we did not offer), or it did
+    /// not answer within the handshake timeout. `reason` says which. Such a
+    /// connection never gets `on_open` or `on_close`: this is its one and
+    /// only callback. Server connections never get it.
+    fn on_connect_error(&mut self, ws: &mut WebSocket<'_, Self>, reason: &str) {
+        let _ = (ws, reason);
+    }
+
     /// The write queue drained to the low watermark after having risen above
     /// the high one: a producer that was holding back may send again.
     fn on_drain(&mut self, ws: &mut WebSocket<'_, Self>) {

@@ -13,7 +13,9 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+pub mod client;
 pub mod handler;
+pub mod loadgen;
 pub mod protocol;
 pub mod reactor;
 pub mod server;

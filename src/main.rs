@@ -29,6 +29,10 @@ enum Command {
     Echo(cli::echo::Args),
     /// Raw TCP echo server: the baseline for benchmarks (default 127.0.0.1:9000).
     TcpEcho(cli::tcp_echo::Args),
+    /// Interactive client: sends stdin lines, prints what arrives (`exit` closes).
+    Client(cli::client::Args),
+    /// Load generator: echo throughput and latency, or connect rate (--connect-rate).
+    Bench(cli::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
         Command::Chat(args) => cli::chat::run(args),
         Command::Echo(args) => cli::echo::run(args),
         Command::TcpEcho(args) => cli::tcp_echo::run(args),
+        Command::Client(args) => cli::client::run(args),
+        Command::Bench(args) => cli::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -330,14 +330,24 @@ impl<H: Handler> WsProtocol<H> {
             Ok(None) => return 0,
             Ok(Some(done)) => done,
             Err(e) => {
-                let peer = cx.peer_addr();
-                log::warn!("{peer}: handshake failed: {}", e.reason);
                 WsCounters::bump(&cx.shared().counters.rejected);
-                self.phase = Phase::Done;
+                self.connect_failed(cx, &e.to_string());
                 cx.abort();
                 return data.len();
             }
         };
+        let offered = self.client.as_ref().map(|c| &c.subprotocols[..]);
+        let offered: Vec<&str> = offered
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        if let Err(e) = handshake::verify_subprotocol(&response, &offered) {
+            WsCounters::bump(&cx.shared().counters.rejected);
+            self.connect_failed(cx, &e.to_string());
+            cx.abort();
+            return data.len();
+        }
         let request = Request {
             method: "GET".into(),
             path: self.link.path.clone(),
@@ -371,6 +381,19 @@ impl<H: Handler> WsProtocol<H> {
             response.status
         );
         Some(response.to_bytes(head.method == "HEAD"))
+    }
+
+    /// A client connection ended before it opened: tell the handler, once.
+    fn connect_failed(&mut self, cx: &mut Context<'_, Self>, reason: &str) {
+        if !matches!(self.phase, Phase::AwaitingResponse { .. }) {
+            return;
+        }
+        self.phase = Phase::Done;
+        // It never opened, so it must never get `on_close` either.
+        self.close_notified = true;
+        let peer = cx.peer_addr();
+        log::warn!("{peer}: WebSocket connection failed: {reason}");
+        self.call_handler(cx, |h, ws| h.on_connect_error(ws, reason));
     }
 
     /// Answers a bad upgrade request with its HTTP error, then closes.
@@ -477,6 +500,8 @@ impl<H: Handler> WsProtocol<H> {
             // close timeout.
             if self.link.session.role() == Role::Server || self.link.session.is_failed() {
                 cx.close();
+            } else if let Some(timeout) = cx.shared().config.close_timeout {
+                cx.set_timer(timeout, tag::CLOSE);
             }
         }
     }
@@ -583,6 +608,7 @@ impl<H: Handler> Protocol for WsProtocol<H> {
     }
 
     fn eof_received(&mut self, cx: &mut Context<'_, Self>) -> bool {
+        self.connect_failed(cx, "the server closed the connection without answering");
         if matches!(self.phase, Phase::Open) {
             let peer = cx.peer_addr();
             log::debug!("{peer}: TCP closed without a close frame");
@@ -601,6 +627,7 @@ impl<H: Handler> Protocol for WsProtocol<H> {
             Some(e) => format!("connection lost: {e}"),
             None => "connection closed".to_string(),
         };
+        self.connect_failed(cx, &reason);
         self.notify_close(cx, close::ABNORMAL, &reason);
         self.phase = Phase::Done;
     }
@@ -633,10 +660,11 @@ impl<H: Handler> Protocol for WsProtocol<H> {
         let counters = cx.shared().counters.clone();
         match which {
             tag::HANDSHAKE => {
-                if matches!(
-                    self.phase,
-                    Phase::AwaitingRequest | Phase::AwaitingResponse { .. }
-                ) {
+                if matches!(self.phase, Phase::AwaitingResponse { .. }) {
+                    WsCounters::bump(&counters.timeouts);
+                    self.connect_failed(cx, "no answer to the opening handshake in time");
+                    cx.abort();
+                } else if matches!(self.phase, Phase::AwaitingRequest) {
                     log::info!("{peer}: opening handshake timed out");
                     WsCounters::bump(&counters.timeouts);
                     self.phase = Phase::Done;

@@ -1,0 +1,99 @@
+//! Micro-benchmarks of the sans-IO core: frame headers, masking, UTF-8
+//! validation and the opening handshake.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
+use wsloop::ws::frame::{decode_header, FrameHeader};
+use wsloop::ws::handshake::{parse_request, response_101, HandshakeConfig};
+use wsloop::ws::mask::{apply_mask, apply_mask_bytewise};
+use wsloop::ws::utf8::Utf8Validator;
+use wsloop::ws::Opcode;
+
+fn quick<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    g
+}
+
+fn frame_headers(c: &mut Criterion) {
+    let mut g = quick(c, "frame_header");
+    g.throughput(Throughput::Elements(1));
+    for (name, len) in [("7bit", 20u64), ("16bit", 1024), ("64bit", 1 << 20)] {
+        let header = FrameHeader {
+            fin: true,
+            opcode: Opcode::Binary,
+            mask: Some([1, 2, 3, 4]),
+            payload_len: len,
+        };
+        g.bench_function(BenchmarkId::new("encode", name), |b| {
+            b.iter(|| black_box(black_box(&header).encode()))
+        });
+        let (bytes, n) = header.encode();
+        g.bench_function(BenchmarkId::new("decode", name), |b| {
+            b.iter(|| black_box(decode_header(black_box(&bytes[..n]), true, u64::MAX)))
+        });
+    }
+    g.finish();
+}
+
+fn masking(c: &mut Criterion) {
+    let mut g = quick(c, "mask");
+    for size in [20usize, 1024, 64 << 10, 1 << 20] {
+        let mut buf = vec![0x5au8; size];
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(BenchmarkId::new("word", size), &size, |b, _| {
+            b.iter(|| apply_mask(black_box(&mut buf), [0x12, 0x34, 0x56, 0x78], 1))
+        });
+        g.bench_with_input(BenchmarkId::new("bytewise", size), &size, |b, _| {
+            b.iter(|| apply_mask_bytewise(black_box(&mut buf), [0x12, 0x34, 0x56, 0x78], 1))
+        });
+    }
+    g.finish();
+}
+
+fn utf8(c: &mut Criterion) {
+    let mut g = quick(c, "utf8");
+    let ascii = "the quick brown fox jumps over the lazy dog ".repeat(1500);
+    let mixed = "grüße, 世界, ρ€ 🦀 ascii too ".repeat(1500);
+    for (name, text) in [("ascii", &ascii), ("mixed", &mixed)] {
+        let bytes = text.as_bytes();
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_function(BenchmarkId::new("validator", name), |b| {
+            b.iter(|| {
+                let mut v = Utf8Validator::new();
+                v.feed(black_box(bytes)).unwrap();
+                v.finish().unwrap();
+            })
+        });
+        g.bench_function(BenchmarkId::new("std_from_utf8", name), |b| {
+            b.iter(|| std::str::from_utf8(black_box(bytes)).unwrap().len())
+        });
+    }
+    g.finish();
+}
+
+fn handshake(c: &mut Criterion) {
+    let mut g = quick(c, "handshake");
+    let request = b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\nUser-Agent: bench\r\n\r\n";
+    let config = HandshakeConfig::default();
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_request_and_response_101", |b| {
+        b.iter(|| {
+            let (req, _) = parse_request(black_box(request), &config).unwrap().unwrap();
+            black_box(response_101(&req, None, &[]))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, frame_headers, masking, utf8, handshake);
+criterion_main!(benches);

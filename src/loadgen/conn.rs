@@ -1,0 +1,307 @@
+//! One load-generating connection: a [`Protocol`] that keeps `pipeline`
+//! messages in flight, checks every echo byte for byte, and times it.
+//!
+//! It speaks WebSocket through the sans-IO [`Session`] directly rather than
+//! through a `Handler`: the generator needs only echo accounting, and
+//! owning the session lets it verify payloads where they lie in the read
+//! buffer and encode frames straight into the write queue, so the hot path
+//! allocates nothing. `Raw` mode sends the same bytes without framing.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Instant;
+
+use super::{Shared, Workload};
+use crate::protocol::Protocol;
+use crate::reactor::Context;
+use crate::ws::handshake;
+use crate::ws::{close, Event, Limits, Opcode, Role, Session};
+
+/// Where a connection stands.
+enum Phase {
+    /// Raw TCP: bytes are echoed as they are.
+    Raw,
+    /// Our upgrade request is out; waiting for the 101.
+    Handshake { key: String },
+    /// Frames flow.
+    Open(Box<Session>),
+}
+
+/// Per-connection state of the load generator.
+pub struct LoadConn {
+    phase: Phase,
+    /// Send times of the messages in flight, oldest first.
+    inflight: VecDeque<Instant>,
+    /// Messages sent and echoes received on this connection.
+    sent: u64,
+    received: u64,
+    /// Raw mode: bytes of the oldest outstanding echo received so far.
+    raw_pos: usize,
+    /// When the connection was opened (connect-rate latency).
+    started: Instant,
+    /// We ended the conversation on purpose; a close is expected.
+    finishing: bool,
+    /// An error was counted for this connection already.
+    failed: bool,
+}
+
+impl LoadConn {
+    /// A connection for `workload`.
+    pub(crate) fn new(workload: &Workload) -> Self {
+        let phase = if workload.raw {
+            Phase::Raw
+        } else {
+            Phase::Handshake {
+                key: handshake::generate_key(),
+            }
+        };
+        LoadConn {
+            phase,
+            inflight: VecDeque::with_capacity(workload.pipeline),
+            sent: 0,
+            received: 0,
+            raw_pos: 0,
+            started: Instant::now(),
+            finishing: false,
+            failed: false,
+        }
+    }
+
+    /// Offset into the payload pool of message number `n`: consecutive
+    /// messages differ, so a reordered or repeated echo is caught.
+    fn offset(n: u64, pool: usize, size: usize) -> usize {
+        (n % (pool - size + 1) as u64) as usize
+    }
+
+    fn error(&mut self, cx: &mut Context<'_, Self>, what: &str) {
+        let shared = cx.shared();
+        shared.counts.errors += 1;
+        if shared.logged_errors < 5 {
+            shared.logged_errors += 1;
+            log::error!("{}: {what}", cx.peer_addr());
+        }
+        self.failed = true;
+        self.finishing = true;
+        cx.abort();
+    }
+
+    /// Keeps the pipeline full, or winds the connection down when the
+    /// workload says sending is over.
+    fn pump(&mut self, cx: &mut Context<'_, Self>) {
+        while self.inflight.len() < cx.shared().workload.pipeline && !self.finishing {
+            if !cx.shared().take_send_permit(self.sent) {
+                break;
+            }
+            self.send_one(cx);
+        }
+        if self.inflight.is_empty() && !self.finishing {
+            self.finish(cx);
+        }
+    }
+
+    fn send_one(&mut self, cx: &mut Context<'_, Self>) {
+        let (shared, mut ops) = cx.split();
+        let w = &shared.workload;
+        let off = Self::offset(self.sent, shared.payload.len(), w.size);
+        let payload = &shared.payload[off..off + w.size];
+        match &mut self.phase {
+            Phase::Raw => ops.transport().write(payload),
+            Phase::Open(session) => {
+                let kind = if w.text { Opcode::Text } else { Opcode::Binary };
+                let _ = ops
+                    .transport()
+                    .write_with(|out| session.send(kind, payload, out));
+            }
+            Phase::Handshake { .. } => return,
+        }
+        self.sent += 1;
+        self.inflight.push_back(Instant::now());
+    }
+
+    /// Sending is over and every echo is in: close as the protocol wants.
+    fn finish(&mut self, cx: &mut Context<'_, Self>) {
+        self.finishing = true;
+        match &mut self.phase {
+            Phase::Open(session) => {
+                let _ = cx.write_with(|out| session.close(close::NORMAL, "done", out));
+                // The server answers and closes TCP; `eof_received` follows.
+            }
+            _ => cx.close(),
+        }
+    }
+
+    /// One whole echo arrived and matched.
+    fn echo_done(&mut self, cx: &mut Context<'_, Self>) {
+        let sent_at = self.inflight.pop_front().unwrap_or_else(Instant::now);
+        let now = Instant::now();
+        let shared = cx.shared();
+        let since = if shared.workload.connect_rate {
+            self.started
+        } else {
+            sent_at
+        };
+        let nanos = now.saturating_duration_since(since).as_nanos() as u64;
+        let _ = shared.histogram.record(nanos.max(1));
+        shared.counts.messages += 1;
+        shared.counts.bytes += shared.workload.size as u64;
+        self.received += 1;
+    }
+
+    fn check_echo(&self, shared: &Shared, echo: &[u8]) -> bool {
+        let w = &shared.workload;
+        let off = Self::offset(self.received, shared.payload.len(), w.size);
+        echo == &shared.payload[off..off + w.size]
+    }
+
+    fn on_raw(&mut self, cx: &mut Context<'_, Self>, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.inflight.is_empty() {
+                return self.error(cx, "raw echo: more bytes than were sent");
+            }
+            let shared = cx.shared();
+            let size = shared.workload.size;
+            let off = Self::offset(self.received, shared.payload.len(), size) + self.raw_pos;
+            let n = data.len().min(size - self.raw_pos);
+            if data[..n] != shared.payload[off..off + n] {
+                return self.error(cx, "raw echo differs from what was sent");
+            }
+            data = &data[n..];
+            self.raw_pos += n;
+            if self.raw_pos == size {
+                self.raw_pos = 0;
+                self.echo_done(cx);
+            }
+        }
+    }
+
+    fn on_frames(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
+        let mut pos = 0;
+        while pos < data.len() {
+            let Phase::Open(session) = &mut self.phase else {
+                return data.len();
+            };
+            let (n, event) = session.read(&mut data[pos..]);
+            pos += n;
+            let event = match event {
+                None if n == 0 => break,
+                None => continue,
+                Some(event) => event,
+            };
+            match event {
+                Event::Text(p) | Event::Binary(p) => {
+                    if self.inflight.is_empty() {
+                        self.error(cx, "an echo arrived that was never sent");
+                        return data.len();
+                    }
+                    if !self.check_echo(cx.shared(), &p) {
+                        self.error(cx, "echo differs from the message sent");
+                        return data.len();
+                    }
+                    self.echo_done(cx);
+                    self.pump(cx);
+                }
+                Event::Ping(_) | Event::Pong(_) => {}
+                Event::Close { code, reason } => {
+                    if !self.finishing || !self.inflight.is_empty() {
+                        let what = format!("server closed the connection early ({code} {reason})");
+                        self.error(cx, &what);
+                        return data.len();
+                    }
+                }
+                Event::Error { code, reason } => {
+                    self.error(
+                        cx,
+                        &format!("protocol error from server ({code}): {reason}"),
+                    );
+                    return data.len();
+                }
+            }
+        }
+        if let Phase::Open(session) = &mut self.phase {
+            if session.has_pending() {
+                cx.write_with(|out| session.take_pending(out));
+            }
+        }
+        pos
+    }
+
+    fn on_handshake(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
+        let Phase::Handshake { key } = &self.phase else {
+            return 0;
+        };
+        let head_len = match handshake::parse_response(data, key) {
+            Ok(None) => return 0,
+            Ok(Some((_, head_len))) => head_len,
+            Err(e) => {
+                self.error(cx, &e.to_string());
+                return data.len();
+            }
+        };
+        let size = cx.shared().workload.size;
+        let limits = Limits::new(size.max(Limits::default().max_message_size));
+        self.phase = Phase::Open(Box::new(Session::new(Role::Client, limits)));
+        cx.shared().counts.handshakes += 1;
+        self.pump(cx);
+        head_len + self.on_frames(cx, &mut data[head_len..])
+    }
+}
+
+impl Protocol for LoadConn {
+    type Shared = Shared;
+    type Command = ();
+
+    fn connection_made(&mut self, cx: &mut Context<'_, Self>) {
+        self.started = Instant::now();
+        cx.shared().counts.connected += 1;
+        match &self.phase {
+            Phase::Handshake { key } => {
+                let w = &cx.shared().workload;
+                let request = handshake::client_request(&w.host, &w.path, key, &[], &[]);
+                cx.write(&request);
+            }
+            _ => self.pump(cx),
+        }
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
+        if self.failed {
+            return data.len();
+        }
+        match self.phase {
+            Phase::Raw => {
+                self.on_raw(cx, data);
+                if !self.failed {
+                    self.pump(cx);
+                }
+                data.len()
+            }
+            Phase::Handshake { .. } => self.on_handshake(cx, data),
+            Phase::Open(_) => self.on_frames(cx, data),
+        }
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_, Self>) -> bool {
+        if !self.failed && (!self.finishing || !self.inflight.is_empty()) {
+            self.error(cx, "server closed the connection early");
+        }
+        false
+    }
+
+    fn connection_lost(&mut self, cx: &mut Context<'_, Self>, error: Option<io::Error>) {
+        if let (Some(e), false) = (&error, self.failed) {
+            self.failed = true;
+            let shared = cx.shared();
+            shared.counts.errors += 1;
+            if shared.logged_errors < 5 {
+                shared.logged_errors += 1;
+                log::error!("connection failed: {e}");
+            }
+        }
+        let shared = cx.shared();
+        shared.counts.closed += 1;
+        if shared.workload.connect_rate {
+            // Keep the number of concurrent connections steady.
+            shared.to_open += 1;
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! A WebSocket (and raw TCP) load generator on the crate's own event loop.
+//!
+//! [`run`] spreads connections over `threads` loops, each on its own thread,
+//! and drives a closed-loop echo workload: every connection keeps
+//! `pipeline` messages in flight, checks each echo byte for byte against
+//! what it sent, and records the round trip in an HDR histogram. In
+//! connect-rate mode each connection instead opens, exchanges one message
+//! and closes, and a new one takes its place.
+//!
+//! The generator is built not to be the bottleneck: payloads come from one
+//! pool generated up front (message `n` starts at offset `n mod k`, so a
+//! reordered echo is caught without storing copies), frames are encoded
+//! straight into the write queue, and echoes are checked where they lie in
+//! the read buffer. Nothing is allocated per message.
+
+mod conn;
+mod report;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+pub use conn::LoadConn;
+pub use report::{Progress, Report};
+
+use crate::reactor::EventLoop;
+
+/// Distinct payload offsets: consecutive messages differ in content.
+const OFFSETS: usize = 251;
+
+/// What to run. See the `wsloop bench` options for the meaning of each.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// `Host` header value (WebSocket only).
+    pub host: String,
+    /// Request path (WebSocket only).
+    pub path: String,
+    /// Raw TCP echo instead of WebSocket.
+    pub raw: bool,
+    /// Text messages instead of binary (WebSocket only).
+    pub text: bool,
+    /// Payload size in bytes.
+    pub size: usize,
+    /// Messages in flight per connection.
+    pub pipeline: usize,
+    /// Concurrent connections in total.
+    pub connections: usize,
+    /// Event loops (threads) to spread the connections over.
+    pub threads: usize,
+    /// Stop sending after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many messages (connections in connect-rate mode).
+    pub messages: Option<u64>,
+    /// Open, send one message, close; repeat.
+    pub connect_rate: bool,
+    /// How long to wait for outstanding echoes once sending stops.
+    pub grace: Duration,
+}
+
+/// The per-connection view of a [`LoadConfig`].
+#[derive(Clone, Debug)]
+pub(crate) struct Workload {
+    pub(crate) raw: bool,
+    pub(crate) text: bool,
+    pub(crate) size: usize,
+    pub(crate) pipeline: usize,
+    pub(crate) connect_rate: bool,
+    pub(crate) host: String,
+    pub(crate) path: String,
+}
+
+/// Plain counters of one loop, published to [`Live`] after every turn.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
+    pub(crate) errors: u64,
+    pub(crate) handshakes: u64,
+    pub(crate) connected: u64,
+    pub(crate) closed: u64,
+}
+
+/// State shared by the connections of one generator loop.
+pub struct Shared {
+    workload: Workload,
+    payload: Box<[u8]>,
+    histogram: Histogram<u64>,
+    counts: Counts,
+    logged_errors: u32,
+    /// Messages (or, in connect-rate mode, connections) this loop may still start.
+    budget: Option<u64>,
+    /// Sending is over (deadline passed).
+    stopping: bool,
+    /// Connections to open at the end of this turn (connect-rate mode).
+    to_open: usize,
+}
+
+impl Shared {
+    /// Whether one more message may be sent on a connection that has sent
+    /// `sent` so far.
+    fn take_send_permit(&mut self, sent: u64) -> bool {
+        if self.stopping {
+            return false;
+        }
+        if self.workload.connect_rate {
+            return sent == 0;
+        }
+        self.take_permit()
+    }
+
+    fn take_permit(&mut self) -> bool {
+        match &mut self.budget {
+            _ if self.stopping => false,
+            Some(0) => false,
+            Some(n) => {
+                *n -= 1;
+                true
+            }
+            None => true,
+        }
+    }
+}
+
+/// Counters one loop publishes for the live line.
+#[derive(Default)]
+struct Live {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    handshakes: AtomicU64,
+    open: AtomicU64,
+}
+
+impl Live {
+    fn publish(&self, c: &Counts, open: usize) {
+        self.messages.store(c.messages, Relaxed);
+        self.bytes.store(c.bytes, Relaxed);
+        self.errors.store(c.errors, Relaxed);
+        self.handshakes.store(c.handshakes, Relaxed);
+        self.open.store(open as u64, Relaxed);
+    }
+}
+
+/// Runs the workload to its end, calling `tick` about once a second with
+/// the running totals. Errors (mismatched echoes, failed connections,
+/// early closes) are counted in the report, not returned.
+pub fn run(config: &LoadConfig, mut tick: impl FnMut(&Progress)) -> io::Result<Report> {
+    if config.duration.is_none() && config.messages.is_none() {
+        return Err(io::Error::other("give a duration or a message count"));
+    }
+    if config.size == 0 || config.pipeline == 0 || config.connections == 0 {
+        return Err(io::Error::other(
+            "size, pipeline and connections must be > 0",
+        ));
+    }
+    let threads = config.threads.clamp(1, config.connections);
+    let start = Instant::now();
+    let deadline = config.duration.map(|d| start + d);
+    let (tx, rx) = mpsc::channel();
+    let mut lives = Vec::new();
+    for i in 0..threads {
+        let share =
+            |total: u64| total / threads as u64 + u64::from((i as u64) < total % threads as u64);
+        let conns = share(config.connections as u64) as usize;
+        let budget = config.messages.map(share);
+        let live = Arc::new(Live::default());
+        lives.push(live.clone());
+        let (config, tx) = (config.clone(), tx.clone());
+        thread::Builder::new()
+            .name(format!("loadgen-{i}"))
+            .spawn(move || {
+                let result = run_loop(&config, conns, budget, deadline, &live);
+                let _ = tx.send(result);
+            })?;
+    }
+    drop(tx);
+
+    let mut histogram = new_histogram();
+    let mut counts = Counts::default();
+    let mut first_error = None;
+    let mut done = 0;
+    let mut next_tick = start + Duration::from_secs(1);
+    while done < threads {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(Ok((h, c))) => {
+                done += 1;
+                let _ = histogram.add(&h);
+                counts.messages += c.messages;
+                counts.bytes += c.bytes;
+                counts.errors += c.errors;
+                counts.handshakes += c.handshakes;
+                counts.connected += c.connected;
+            }
+            Ok(Err(e)) => {
+                done += 1;
+                first_error.get_or_insert(e);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let sum =
+                    |f: fn(&Live) -> &AtomicU64| lives.iter().map(|l| f(l).load(Relaxed)).sum();
+                tick(&Progress {
+                    elapsed: start.elapsed(),
+                    messages: sum(|l| &l.messages),
+                    bytes: sum(|l| &l.bytes),
+                    errors: sum(|l| &l.errors),
+                    handshakes: sum(|l| &l.handshakes),
+                    open: sum(|l| &l.open),
+                });
+                next_tick += Duration::from_secs(1);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    Ok(Report {
+        elapsed: start.elapsed(),
+        messages: counts.messages,
+        bytes: counts.bytes,
+        errors: counts.errors,
+        handshakes: counts.handshakes,
+        connections: counts.connected,
+        histogram,
+    })
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // Nanoseconds, 1 ns to 10 minutes, 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000_000, 3).expect("valid histogram bounds")
+}
+
+fn payload_pool(size: usize, text: bool) -> Box<[u8]> {
+    let len = size + OFFSETS;
+    if text {
+        (0..len).map(|_| fastrand::alphanumeric() as u8).collect()
+    } else {
+        (0..len).map(|_| fastrand::u8(..)).collect()
+    }
+}
+
+/// One generator loop, on the calling thread.
+fn run_loop(
+    config: &LoadConfig,
+    connections: usize,
+    budget: Option<u64>,
+    deadline: Option<Instant>,
+    live: &Live,
+) -> io::Result<(Histogram<u64>, Counts)> {
+    let workload = Workload {
+        raw: config.raw,
+        text: config.text && !config.raw,
+        size: config.size,
+        pipeline: config.pipeline,
+        connect_rate: config.connect_rate,
+        host: config.host.clone(),
+        path: config.path.clone(),
+    };
+    let shared = Shared {
+        payload: payload_pool(config.size, workload.text),
+        workload,
+        histogram: new_histogram(),
+        counts: Counts::default(),
+        logged_errors: 0,
+        budget,
+        stopping: false,
+        to_open: connections,
+    };
+    let mut lp = EventLoop::<LoadConn>::new(shared)?;
+    let mut stopped_at = None;
+    loop {
+        open_pending(&mut lp, config.addr);
+        lp.turn(Some(Duration::from_millis(50)))?;
+        let now = Instant::now();
+        let open = lp.open_connections();
+        let shared = lp.shared();
+        if deadline.is_some_and(|d| now >= d) && !shared.stopping {
+            shared.stopping = true;
+        }
+        let out_of_work = shared.stopping || shared.budget == Some(0);
+        live.publish(&shared.counts, open);
+        if open == 0 && (out_of_work || shared.to_open == 0) {
+            break;
+        }
+        if out_of_work {
+            let since = *stopped_at.get_or_insert(now);
+            if now.duration_since(since) > config.grace {
+                log::error!(
+                    "{open} connection(s) did not finish within {:?}",
+                    config.grace
+                );
+                shared.counts.errors += open as u64;
+                break;
+            }
+        }
+    }
+    let shared = lp.shared();
+    live.publish(&shared.counts, 0);
+    let histogram = std::mem::replace(&mut shared.histogram, new_histogram());
+    Ok((histogram, shared.counts))
+}
+
+/// Opens the connections the loop owes: the initial ones, and in
+/// connect-rate mode a replacement for each that finished.
+fn open_pending(lp: &mut EventLoop<LoadConn>, addr: SocketAddr) {
+    loop {
+        let shared = lp.shared();
+        if shared.to_open == 0 || shared.stopping {
+            return;
+        }
+        if shared.workload.connect_rate && !shared.take_permit() {
+            shared.to_open = 0;
+            return;
+        }
+        shared.to_open -= 1;
+        let conn = LoadConn::new(&shared.workload);
+        if let Err(e) = lp.connect(addr, conn) {
+            let shared = lp.shared();
+            shared.counts.errors += 1;
+            if shared.logged_errors < 5 {
+                shared.logged_errors += 1;
+                log::error!("connect to {addr}: {e}");
+            }
+        }
+    }
+}

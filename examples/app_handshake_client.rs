@@ -8,7 +8,9 @@ use std::io::{self, BufRead, Write};
 use wsloop::client::{self, ClientError};
 
 fn main() -> Result<(), ClientError> {
-    let url = std::env::args().nth(1).unwrap_or("ws://127.0.0.1:9090".into());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or("ws://127.0.0.1:9090".into());
     let mut ws = client::connect(&url)?;
     loop {
         ws.send_text("Hi")?;

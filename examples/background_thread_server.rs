@@ -34,7 +34,10 @@ fn main() -> std::io::Result<()> {
     for tick in 1.. {
         std::thread::sleep(Duration::from_secs(1));
         let clients = handle.connections().map_or(0, |c| c.len());
-        if handle.broadcast(Message::Text(&format!("tick {tick}"))).is_err() {
+        if handle
+            .broadcast(Message::Text(&format!("tick {tick}")))
+            .is_err()
+        {
             break;
         }
         println!("tick {tick} pushed to {clients} client(s)");

@@ -5,7 +5,9 @@
 use wsloop::client::{self, ClientError};
 
 fn main() -> Result<(), ClientError> {
-    let url = std::env::args().nth(1).unwrap_or("ws://localhost:8765".into());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or("ws://localhost:8765".into());
     let mut ws = client::connect(&url)?;
     let greeting = "Hello, server!";
     ws.send_text(greeting)?;

@@ -14,7 +14,9 @@ fn setting(position: usize, env: &str, default: u64) -> u64 {
 }
 
 fn main() -> Result<(), ClientError> {
-    let url = std::env::args().nth(1).unwrap_or("ws://localhost:9999".into());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or("ws://localhost:9999".into());
     let count = setting(2, "COUNT", 39);
     let interval = Duration::from_millis(setting(3, "INTERVAL_MS", 1000));
     for i in 1..=count {

@@ -14,7 +14,7 @@ use crate::ws::{Opcode, SendError, Session};
 /// Payloads at least this large are queued by reference instead of copied
 /// when they are already shared (`Bytes`); below it a copy is cheaper than
 /// an extra chunk in the write queue.
-const SHARE_THRESHOLD: usize = 4096;
+pub(crate) const SHARE_THRESHOLD: usize = 4096;
 
 /// One connection, as seen from inside a [`Handler`] callback.
 ///

@@ -46,8 +46,10 @@ fn raw_client(addr: SocketAddr) -> TcpStream {
 fn bench(c: &mut Criterion) {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let mut config = Config::default();
-        config.ping_interval = None;
+        let config = Config {
+            ping_interval: None,
+            ..Config::default()
+        };
         let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), config, Quiet).unwrap();
         tx.send((server.local_addr(), server.event_loop().handle()))
             .unwrap();

@@ -18,6 +18,9 @@ pub struct Args {
     /// Largest chat message accepted (bytes; k/m suffixes).
     #[arg(long, default_value = "64k", value_parser = super::parse_size)]
     pub max_message_size: usize,
+    /// Most bytes queued for one client; past it a client that does not read is closed with 1008.
+    #[arg(long, default_value = "1m", value_parser = super::parse_size)]
+    pub max_write_buffer: usize,
 }
 
 /// Runs the chat server until SIGINT/SIGTERM.
@@ -26,7 +29,9 @@ pub fn run(args: Args) -> std::io::Result<()> {
     if let Some(path) = &args.log_file {
         chat = chat.with_log(EventLog::open(path)?);
     }
-    let config = Config::default().with_max_message_size(args.max_message_size);
+    let mut config = Config::default().with_max_message_size(args.max_message_size);
+    // A chat has many small messages: a client this far behind is gone.
+    config.max_write_buffer = args.max_write_buffer.max(args.max_message_size + 64);
     let server = Server::bind(args.addr, config, chat)?;
     let handle = server.handle();
     super::on_shutdown_signal(move || {

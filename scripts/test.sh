@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The project's whole test run, from a fresh machine: unit, integration and
-# doc tests, then the Autobahn|Testsuite conformance runs (server, then both clients).
+# doc tests (including the chat page in headless Chromium), then the
+# Autobahn|Testsuite conformance runs (server, then both clients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ ! -x /usr/bin/chromium ]; then
+    apt-get update && apt-get install -y chromium
+fi
+(cd tests/browser && npm ci --no-audit --no-fund)
 cargo test --release
 scripts/autobahn.sh
 scripts/autobahn-client.sh blocking

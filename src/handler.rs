@@ -1,7 +1,7 @@
 //! What an application implements: the callbacks of a WebSocket endpoint.
 
 use crate::websocket::WebSocket;
-use crate::ws::Request;
+use crate::ws::{HttpRequest, HttpResponse, Request};
 
 /// A complete message, borrowed for the duration of the callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +60,16 @@ impl<'a> Message<'a> {
 /// }
 /// ```
 pub trait Handler: Sized + 'static {
+    /// A server connection's HTTP request head arrived, before it is checked
+    /// as a WebSocket upgrade. Returning a response sends it and closes the
+    /// connection (a page, a health check, a 404, an auth refusal);
+    /// `None`, the default, goes on with the upgrade. Upgrade requests can
+    /// be told apart with [`HttpRequest::is_upgrade`].
+    fn on_request(&mut self, request: &HttpRequest) -> Option<HttpResponse> {
+        let _ = request;
+        None
+    }
+
     /// The opening handshake succeeded. `request` holds the path and headers.
     fn on_open(&mut self, ws: &mut WebSocket<'_, Self>, request: &Request) {
         let _ = (ws, request);

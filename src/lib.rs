@@ -12,6 +12,7 @@
 //! [`TcpEcho`] is the simplest protocol, and the baseline for benchmarks.
 #![warn(missing_docs)]
 
+pub mod chat;
 pub mod client;
 pub mod handler;
 pub mod loadgen;
@@ -34,4 +35,4 @@ pub use transport::{ConnStats, LimitsError, Transport, WriteLimits};
 pub use websocket::{
     App, ClientRequest, Config, Overflow, WebSocket, WsCommand, WsCounters, WsProtocol,
 };
-pub use ws::SendError;
+pub use ws::{HttpRequest, HttpResponse, SendError};

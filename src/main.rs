@@ -23,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Chat server with a browser page (default http://127.0.0.1:9090/).
+    Chat(cli::chat::Args),
     /// WebSocket echo server (default ws://127.0.0.1:9001).
     ///
     /// Durations are written like 10s, 500ms or 2m. On SIGINT or SIGTERM the
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging(cli.verbose, "info");
     let result = match cli.command {
+        Command::Chat(args) => cli::chat::run(args),
         Command::Echo(args) => cli::echo::run(args),
         Command::TcpEcho(args) => cli::tcp_echo::run(args),
         Command::Client(args) => cli::client::run(args),

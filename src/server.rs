@@ -8,12 +8,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::handler::{Handler, Message};
 use crate::reactor::{ConnId, EventLoop, LoopGone, LoopHandle, LoopStats};
 use crate::websocket::{App, Config, WsCommand, WsCounters, WsProtocol};
-use crate::ws::{close, Opcode};
+use crate::ws::close;
 
 /// A WebSocket server: a listener and its connections on one event loop.
 ///
@@ -180,8 +178,9 @@ pub struct ConnectionInfo {
 
 /// A `Send + Clone` handle to a running [`Server`], for other threads.
 ///
-/// Messages are encoded on the loop thread; the payload is copied once
-/// into shared bytes, so a broadcast to many connections holds one copy.
+/// Commands reach the loop through its waker; no connection state is
+/// shared across threads. A broadcast is encoded once, on the calling
+/// thread, and every connection queues the same bytes.
 pub struct ServerHandle<H: Handler> {
     inner: LoopHandle<WsProtocol<H>>,
     counters: Arc<WsCounters>,
@@ -220,27 +219,18 @@ impl<H: Handler> ServerHandle<H> {
         msg: Message<'_>,
         filter: impl Fn(&ConnectionInfo) -> bool + Send + 'static,
     ) -> Result<(), LoopGone> {
-        let kind = if msg.is_text() {
-            Opcode::Text
-        } else {
-            Opcode::Binary
-        };
-        let payload = Bytes::copy_from_slice(msg.as_bytes());
+        // Encoded here, once; every connection queues the same bytes.
+        let command = WsCommand::frame(msg);
+        // Queued like `send`, so one thread's sends and broadcasts keep
+        // their order, and delivered corked: one flush per connection.
         self.inner.run(move |lp| {
             for id in lp.connection_ids() {
-                let command = WsCommand::Send {
-                    kind,
-                    payload: payload.clone(),
+                let Some(peer) = lp.peer_addr(id) else {
+                    continue;
                 };
-                lp.with_conn(id, |p, cx| {
-                    let info = ConnectionInfo {
-                        id,
-                        peer: cx.peer_addr(),
-                    };
-                    if filter(&info) {
-                        crate::Protocol::command(p, cx, command);
-                    }
-                });
+                if filter(&ConnectionInfo { id, peer }) {
+                    lp.send_to(id, command.clone());
+                }
             }
         })
     }

@@ -1,6 +1,7 @@
 //! Pieces shared by the subcommands: logging, value parsers, signals.
 
 pub mod bench;
+pub mod chat;
 pub mod client;
 pub mod echo;
 pub mod tcp_echo;

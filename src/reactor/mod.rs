@@ -254,6 +254,18 @@ impl<P: Protocol> EventLoop<P> {
         self.core.stats.open as usize
     }
 
+    /// The peer address of connection `id`, if it is open.
+    pub fn peer_addr(&mut self, id: ConnId) -> Option<SocketAddr> {
+        live_conn(&mut self.conns, id).map(|c| c.transport.peer_addr())
+    }
+
+    /// Queues `command` for connection `to` behind every command queued
+    /// before it (from callbacks or from handles), to be delivered at the
+    /// end of this turn; each connection is then flushed once.
+    pub fn send_to(&mut self, to: ConnId, command: P::Command) {
+        self.core.send_to(to, command)
+    }
+
     /// Runs `f` with one connection's protocol and context, then flushes it.
     /// Returns `None` if the connection is gone.
     pub fn with_conn<R>(

@@ -14,7 +14,7 @@ use crate::ws::{Opcode, SendError, Session};
 /// Payloads at least this large are queued by reference instead of copied
 /// when they are already shared (`Bytes`); below it a copy is cheaper than
 /// an extra chunk in the write queue.
-const SHARE_THRESHOLD: usize = 4096;
+pub(crate) const SHARE_THRESHOLD: usize = 4096;
 
 /// One connection, as seen from inside a [`Handler`] callback.
 ///
@@ -135,9 +135,10 @@ impl<H: Handler> WebSocket<'_, H> {
         self.ops.send_to(to, WsCommand::send(msg));
     }
 
-    /// Sends `msg` to each of `to`. The payload is copied once and shared.
+    /// Sends `msg` to each of `to`, in order after anything sent to them
+    /// before. The frame is encoded once and shared.
     pub fn send_to_many(&mut self, to: impl IntoIterator<Item = ConnId>, msg: Message<'_>) {
-        let command = WsCommand::send(msg);
+        let command = WsCommand::frame(msg);
         for id in to {
             self.ops.send_to(id, command.clone());
         }
@@ -145,7 +146,7 @@ impl<H: Handler> WebSocket<'_, H> {
 
     /// Sends `msg` to every open connection of this loop, this one included.
     pub fn broadcast(&mut self, msg: Message<'_>) {
-        self.ops.broadcast(WsCommand::send(msg));
+        self.ops.broadcast(WsCommand::frame(msg));
     }
 
     /// The settings this connection runs with.

@@ -42,8 +42,9 @@ pub use handle::WebSocket;
 use crate::handler::{Handler, Message};
 use crate::protocol::Protocol;
 use crate::reactor::Context;
+use crate::ws::frame::FrameHeader;
 use crate::ws::handshake::{self, HandshakeError};
-use crate::ws::{close, Event, Opcode, Request, Role, Session};
+use crate::ws::{close, Event, HttpRequest, HttpResponse, Opcode, Request, Role, Session};
 
 /// Loop-wide state of a WebSocket endpoint: the application's handler, the
 /// settings, and counters.
@@ -79,6 +80,18 @@ pub enum WsCommand {
         /// The payload (UTF-8 for text).
         payload: Bytes,
     },
+    /// Send a message encoded once, for many connections: `frame` holds a
+    /// complete unmasked frame (header then payload), and a server
+    /// connection queues these very bytes. A client connection must mask,
+    /// so it encodes the payload (`frame[header_len..]`) itself.
+    Frame {
+        /// `Opcode::Text` or `Opcode::Binary`.
+        kind: Opcode,
+        /// Header and payload.
+        frame: Bytes,
+        /// Where the payload starts in `frame`.
+        header_len: usize,
+    },
     /// Start the closing handshake.
     Close {
         /// Close code to send.
@@ -99,6 +112,33 @@ impl WsCommand {
         WsCommand::Send {
             kind,
             payload: Bytes::copy_from_slice(msg.as_bytes()),
+        }
+    }
+}
+
+impl WsCommand {
+    /// A command that sends `msg` as one frame encoded now, to be shared
+    /// by every connection it is delivered to (see [`WsCommand::Frame`]).
+    pub fn frame(msg: Message<'_>) -> Self {
+        let kind = if msg.is_text() {
+            Opcode::Text
+        } else {
+            Opcode::Binary
+        };
+        let header = FrameHeader {
+            fin: true,
+            opcode: kind,
+            mask: None,
+            payload_len: msg.len() as u64,
+        };
+        let (head, header_len) = header.encode();
+        let mut frame = Vec::with_capacity(header_len + msg.len());
+        frame.extend_from_slice(&head[..header_len]);
+        frame.extend_from_slice(msg.as_bytes());
+        WsCommand::Frame {
+            kind,
+            frame: frame.into(),
+            header_len,
         }
     }
 }
@@ -234,8 +274,9 @@ impl<H: Handler> WsProtocol<H> {
 
     /// Calls `on_close` once.
     fn notify_close(&mut self, cx: &mut Context<'_, Self>, code: u16, reason: &str) {
-        // A connection refused or timed out before the upgrade never
-        // reached the handler, so it is not told of the end either.
+        // A connection refused, answered with plain HTTP or timed out
+        // before the upgrade never reached the handler, so it is not told
+        // of the end either.
         if self.close_notified || !self.opened {
             return;
         }
@@ -262,10 +303,24 @@ impl<H: Handler> WsProtocol<H> {
     }
 
     fn on_handshake_request(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
-        let parsed = handshake::parse_request(data, &cx.shared().config.handshake);
-        let (request, head_len) = match parsed {
+        let config = &cx.shared().config.handshake;
+        let parsed = handshake::parse_head(data, config);
+        let (head, head_len) = match parsed {
             Ok(None) => return 0,
             Ok(Some(done)) => done,
+            Err(e) => {
+                self.reject(cx, &e);
+                return data.len();
+            }
+        };
+        if let Some(answer) = self.answer_http(cx, &head) {
+            cx.write(&answer);
+            self.phase = Phase::Done;
+            cx.close();
+            return data.len();
+        }
+        let request = match handshake::validate_upgrade(head, &cx.shared().config.handshake) {
+            Ok(request) => request,
             Err(e) => {
                 self.reject(cx, &e);
                 return data.len();
@@ -314,6 +369,29 @@ impl<H: Handler> WsProtocol<H> {
         };
         self.open(cx, &request);
         head_len + self.on_frames(cx, &mut data[head_len..])
+    }
+
+    /// Lets the application answer a plain HTTP request; a panic there
+    /// becomes a 500 for this connection only.
+    fn answer_http(&mut self, cx: &mut Context<'_, Self>, head: &HttpRequest) -> Option<Vec<u8>> {
+        let handler = &mut cx.shared().handler;
+        let response = match catch_unwind(AssertUnwindSafe(|| handler.on_request(head))) {
+            Ok(response) => response?,
+            Err(_) => {
+                let peer = cx.peer_addr();
+                log::error!("{peer}: on_request panicked; answering 500");
+                WsCounters::bump(&cx.shared().counters.handler_panics);
+                HttpResponse::text(500, "internal error")
+            }
+        };
+        let peer = cx.peer_addr();
+        log::debug!(
+            "{peer}: {} {} -> {}",
+            head.method,
+            head.path,
+            response.status
+        );
+        Some(response.to_bytes(head.method == "HEAD"))
     }
 
     /// A client connection ended before it opened: tell the handler, once.
@@ -444,7 +522,12 @@ impl<H: Handler> WsProtocol<H> {
     }
 
     /// Delivers a message forced onto this connection, within the hard cap.
-    fn deliver(&mut self, cx: &mut Context<'_, Self>, kind: Opcode, payload: Bytes) {
+    fn deliver(&mut self, cx: &mut Context<'_, Self>, command: WsCommand) {
+        let (kind, len) = match &command {
+            WsCommand::Send { kind, payload } => (*kind, payload.len()),
+            WsCommand::Frame { kind, frame, .. } => (*kind, frame.len()),
+            WsCommand::Close { .. } => return,
+        };
         if !matches!(self.phase, Phase::Open)
             || self.link.session.close_sent()
             || self.link.session.close_received()
@@ -452,7 +535,7 @@ impl<H: Handler> WsProtocol<H> {
             return;
         }
         let cap = cx.shared().config.max_write_buffer;
-        if cx.write_buffer_size() + payload.len() + 14 > cap {
+        if cx.write_buffer_size() + len + 14 > cap {
             let peer = cx.peer_addr();
             let counters = cx.shared().counters.clone();
             match cx.shared().config.overflow {
@@ -468,7 +551,36 @@ impl<H: Handler> WsProtocol<H> {
             }
             return;
         }
-        let _ = handle::send_shared(&mut self.link.session, cx.transport(), kind, payload);
+        let session = &mut self.link.session;
+        match command {
+            WsCommand::Frame {
+                frame, header_len, ..
+            } => {
+                if session.frame_header(kind, frame.len() - header_len).is_ok() {
+                    if frame.len() < handle::SHARE_THRESHOLD {
+                        // Small: copying the encoded bytes into the queue's
+                        // tail beats a chunk of its own (measured in
+                        // benches/broadcast.rs).
+                        cx.write_with(|out| {
+                            session.take_pending(out);
+                            out.extend_from_slice(&frame);
+                        });
+                    } else {
+                        if session.has_pending() {
+                            cx.write_with(|out| session.take_pending(out));
+                        }
+                        cx.write_shared(frame);
+                    }
+                } else {
+                    let payload = frame.slice(header_len..);
+                    let _ = handle::send_shared(session, cx.transport(), kind, payload);
+                }
+            }
+            WsCommand::Send { payload, .. } => {
+                let _ = handle::send_shared(session, cx.transport(), kind, payload);
+            }
+            WsCommand::Close { .. } => {}
+        }
         self.link.last_activity = cx.now();
     }
 }
@@ -647,7 +759,7 @@ impl<H: Handler> Protocol for WsProtocol<H> {
 
     fn command(&mut self, cx: &mut Context<'_, Self>, command: WsCommand) {
         match command {
-            WsCommand::Send { kind, payload } => self.deliver(cx, kind, payload),
+            WsCommand::Send { .. } | WsCommand::Frame { .. } => self.deliver(cx, command),
             WsCommand::Close { code, reason } => {
                 if matches!(self.phase, Phase::Open) {
                     self.start_close(cx, code, &reason);

@@ -16,6 +16,8 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
+use super::http::HttpRequest;
+
 /// The GUID the RFC appends to the client key before hashing.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -171,18 +173,30 @@ pub fn accept_key(key: &str) -> String {
     BASE64.encode(sha.digest().bytes())
 }
 
-/// Parses and validates an upgrade request at the start of `buf`.
+/// Parses and validates an upgrade request at the start of `buf`:
+/// [`parse_head`] then [`validate_upgrade`].
 ///
 /// `Ok(None)` means the head is not complete yet. On success returns the
 /// request and the length of its head; bytes after it belong to the
-/// WebSocket stream. Checks run in this order, each with its own status:
-/// method GET (405), HTTP/1.1 (400), `Upgrade: websocket` (400),
-/// `Connection: upgrade` (400), a key of 16 base64 bytes (400), version 13
-/// (426), origin allow-list (403). Oversized heads get 431.
+/// WebSocket stream.
 pub fn parse_request(
     buf: &[u8],
     config: &HandshakeConfig,
 ) -> Result<Option<(Request, usize)>, HandshakeError> {
+    match parse_head(buf, config)? {
+        None => Ok(None),
+        Some((head, head_len)) => Ok(Some((validate_upgrade(head, config)?, head_len))),
+    }
+}
+
+/// Parses an HTTP request head at the start of `buf`, without judging
+/// whether it is a WebSocket upgrade (so an application may answer plain
+/// HTTP first). `Ok(None)` means incomplete. Oversized heads get 431,
+/// malformed ones 400.
+pub fn parse_head(
+    buf: &[u8],
+    config: &HandshakeConfig,
+) -> Result<Option<(HttpRequest, usize)>, HandshakeError> {
     let mut header_buf = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut header_buf);
     let head_len = match parsed.parse(buf) {
@@ -204,20 +218,40 @@ pub fn parse_request(
     if head_len > config.max_head {
         return Err(too_large());
     }
+    let head = HttpRequest {
+        method: parsed.method.unwrap_or_default().to_owned(),
+        path: parsed.path.unwrap_or("/").to_owned(),
+        version: parsed.version.unwrap_or_default(),
+        headers: own_headers(parsed.headers),
+    };
+    Ok(Some((head, head_len)))
+}
 
-    let method = parsed.method.unwrap_or_default();
+/// Checks that a parsed head is a valid upgrade request. Checks run in
+/// this order, each with its own status: method GET (405), HTTP/1.1 (400),
+/// `Upgrade: websocket` (400), `Connection: upgrade` (400), a key of 16
+/// base64 bytes (400), version 13 (426), origin allow-list (403).
+pub fn validate_upgrade(
+    head: HttpRequest,
+    config: &HandshakeConfig,
+) -> Result<Request, HandshakeError> {
+    let HttpRequest {
+        method,
+        path,
+        version,
+        headers,
+    } = head;
     if method != "GET" {
         return Err(
             HandshakeError::new(405, "WebSocket upgrade requires GET").with_header("Allow", "GET")
         );
     }
-    if parsed.version != Some(1) {
+    if version != 1 {
         return Err(HandshakeError::new(
             400,
             "WebSocket upgrade requires HTTP/1.1",
         ));
     }
-    let headers = own_headers(parsed.headers);
 
     if !has_token(&headers, "Upgrade", "websocket") {
         return Err(HandshakeError::new(400, "missing Upgrade: websocket"));
@@ -255,15 +289,14 @@ pub fn parse_request(
     let subprotocol = select_subprotocol(&config.subprotocols, offered).map(str::to_owned);
 
     let accept = accept_key(&key);
-    let request = Request {
-        method: method.to_owned(),
-        path: parsed.path.unwrap_or("/").to_owned(),
+    Ok(Request {
+        method,
+        path,
         headers,
         key,
         accept,
         subprotocol,
-    };
-    Ok(Some((request, head_len)))
+    })
 }
 
 /// Picks the first of the server's protocols (in the server's order of

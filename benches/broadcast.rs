@@ -21,7 +21,7 @@ const BURST: usize = 100;
 struct Quiet;
 
 impl Handler for Quiet {
-    fn on_message(&mut self, _ws: &mut WebSocket<'_, Self>, _msg: Message<'_>) {}
+    fn on_message(&mut self, _ws: &mut WebSocket<'_>, _msg: Message<'_>) {}
 }
 
 /// Opens a WebSocket by hand, so the client reads frames as raw bytes.

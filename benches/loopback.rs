@@ -20,7 +20,7 @@ use wsloop::{
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         let _ = ws.send(msg);
     }
 }
@@ -33,11 +33,11 @@ struct PingPong {
 }
 
 impl Handler for PingPong {
-    fn on_open(&mut self, _ws: &mut WebSocket<'_, Self>, _r: &wsloop::ws::Request) {
+    fn on_open(&mut self, _ws: &mut WebSocket<'_>, _r: &wsloop::ws::Request) {
         self.open = true;
     }
 
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         assert_eq!(msg.as_bytes(), &self.expected[..], "bad echo");
         self.remaining -= 1;
         if self.remaining > 0 {

@@ -15,11 +15,11 @@ struct AppHandshake {
 }
 
 impl Handler for AppHandshake {
-    fn on_open(&mut self, _ws: &mut WebSocket<'_, Self>, request: &Request) {
+    fn on_open(&mut self, _ws: &mut WebSocket<'_>, request: &Request) {
         println!("new connection, path {}", request.path);
     }
 
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         let text = String::from_utf8_lossy(msg.as_bytes());
         let reply = if self.greeted.contains(&ws.id()) {
             format!("success,get mess: {text}")
@@ -32,7 +32,7 @@ impl Handler for AppHandshake {
         let _ = ws.send_text(&reply);
     }
 
-    fn on_close(&mut self, ws: &mut WebSocket<'_, Self>, code: u16, reason: &str) {
+    fn on_close(&mut self, ws: &mut WebSocket<'_>, code: u16, reason: &str) {
         self.greeted.remove(&ws.id());
         println!("connection closed: {code} {reason}");
     }

@@ -59,7 +59,7 @@ fn run_blocking(url: &str) {
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         let _ = ws.send(msg);
     }
 }

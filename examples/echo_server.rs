@@ -7,7 +7,7 @@ use wsloop::{Config, Handler, Message, Server, WebSocket};
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         let Message::Text(text) = msg else { return };
         println!("Received message: {text}");
         let _ = ws.send_text(&format!("Echo: {text}"));

@@ -10,7 +10,7 @@ use wsloop::{Config, Handler, Message, Server, WebSocket};
 struct Timestamp;
 
 impl Handler for Timestamp {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         let data = String::from_utf8_lossy(msg.as_bytes());
         let now = humantime::format_rfc3339_millis(SystemTime::now());
         let reply = format!("Data received as \"{data}\". time: {now}");

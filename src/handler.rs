@@ -54,7 +54,7 @@ impl<'a> Message<'a> {
 /// struct Echo;
 ///
 /// impl Handler for Echo {
-///     fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+///     fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
 ///         let _ = ws.send(msg);
 ///     }
 /// }
@@ -71,18 +71,18 @@ pub trait Handler: Sized + 'static {
     }
 
     /// The opening handshake succeeded. `request` holds the path and headers.
-    fn on_open(&mut self, ws: &mut WebSocket<'_, Self>, request: &Request) {
+    fn on_open(&mut self, ws: &mut WebSocket<'_>, request: &Request) {
         let _ = (ws, request);
     }
 
     /// A complete message arrived.
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>);
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>);
 
     /// The connection is closing or closed. `code` is the peer's close code
     /// (1005 when it sent none), the code we failed the connection with
     /// (1002, 1007, 1009, 1011), or 1006 when TCP closed without a close
     /// frame. Called exactly once for every connection that was opened.
-    fn on_close(&mut self, ws: &mut WebSocket<'_, Self>, code: u16, reason: &str) {
+    fn on_close(&mut self, ws: &mut WebSocket<'_>, code: u16, reason: &str) {
         let _ = (ws, code, reason);
     }
 
@@ -92,13 +92,13 @@ pub trait Handler: Sized + 'static {
     /// not answer within the handshake timeout. `reason` says which. Such a
     /// connection never gets `on_open` or `on_close`: this is its one and
     /// only callback. Server connections never get it.
-    fn on_connect_error(&mut self, ws: &mut WebSocket<'_, Self>, reason: &str) {
+    fn on_connect_error(&mut self, ws: &mut WebSocket<'_>, reason: &str) {
         let _ = (ws, reason);
     }
 
     /// The write queue drained to the low watermark after having risen above
     /// the high one: a producer that was holding back may send again.
-    fn on_drain(&mut self, ws: &mut WebSocket<'_, Self>) {
+    fn on_drain(&mut self, ws: &mut WebSocket<'_>) {
         let _ = ws;
     }
 }

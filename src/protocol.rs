@@ -21,7 +21,7 @@
 //!
 //! Two additions have no asyncio counterpart because asyncio gets them from
 //! coroutines: [`Protocol::timer_fired`] (deadlines armed with
-//! [`Context::set_timer`]) and [`Protocol::command`] (messages posted to this
+//! [`Ops::set_timer`](crate::Ops::set_timer)) and [`Protocol::command`] (messages posted to this
 //! connection by other connections or other threads).
 
 use std::io;
@@ -55,7 +55,7 @@ pub trait Protocol: Sized + 'static {
     type Shared: 'static;
 
     /// A message that can be delivered to one connection from another
-    /// connection ([`Context::send_to`], [`Context::broadcast`]) or from
+    /// connection ([`Ops::send_to`](crate::Ops::send_to), [`Ops::broadcast`](crate::Ops::broadcast)) or from
     /// another thread ([`crate::LoopHandle::send_to`]).
     type Command: Clone + 'static;
 
@@ -85,7 +85,7 @@ pub trait Protocol: Sized + 'static {
     /// The connection is gone. `error` is `None` after an orderly close.
     ///
     /// Writes made from here on are discarded; loop-wide state and other
-    /// connections (through [`Context::send_to`]) are still reachable.
+    /// connections (through [`Ops::send_to`](crate::Ops::send_to)) are still reachable.
     fn connection_lost(&mut self, cx: &mut Context<'_, Self>, error: Option<io::Error>) {
         let _ = (cx, error);
     }
@@ -103,7 +103,7 @@ pub trait Protocol: Sized + 'static {
         let _ = cx;
     }
 
-    /// A timer armed with [`Context::set_timer`] reached its deadline.
+    /// A timer armed with [`Ops::set_timer`](crate::Ops::set_timer) reached its deadline.
     fn timer_fired(&mut self, cx: &mut Context<'_, Self>, tag: u64) {
         let _ = (cx, tag);
     }

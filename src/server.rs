@@ -22,7 +22,7 @@ use crate::ws::close;
 ///
 /// struct Echo;
 /// impl Handler for Echo {
-///     fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+///     fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
 ///         let _ = ws.send(msg);
 ///     }
 /// }

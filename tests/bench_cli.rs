@@ -143,7 +143,7 @@ fn bench_raw_against_wsloop_tcp_echo() {
 struct Corrupt(u64);
 
 impl Handler for Corrupt {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         self.0 += 1;
         let mut data = msg.as_bytes().to_vec();
         if self.0 % 50 == 0 {

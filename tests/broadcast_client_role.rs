@@ -18,7 +18,7 @@ use wsloop::{
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         let _ = ws.send(msg);
     }
 }
@@ -30,11 +30,11 @@ struct Counting {
 }
 
 impl Handler for Counting {
-    fn on_open(&mut self, _ws: &mut WebSocket<'_, Self>, _request: &Request) {
+    fn on_open(&mut self, _ws: &mut WebSocket<'_>, _request: &Request) {
         self.opened.fetch_add(1, SeqCst);
     }
 
-    fn on_message(&mut self, _ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, _ws: &mut WebSocket<'_>, msg: Message<'_>) {
         assert_eq!(msg, Message::Text("hi, shared"));
         self.echoed.fetch_add(1, SeqCst);
     }

@@ -91,7 +91,7 @@ fn url(addr: SocketAddr) -> String {
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         ws.send(msg).unwrap();
     }
 }
@@ -294,26 +294,26 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
-    fn on_open(&mut self, ws: &mut WebSocket<'_, Self>, request: &Request) {
+    fn on_open(&mut self, ws: &mut WebSocket<'_>, request: &Request) {
         self.opened = Some(request.clone());
         for m in &self.to_send {
             ws.send_binary(m).unwrap();
         }
     }
 
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         self.received.push(msg.as_bytes().to_vec());
         if self.close_when_done && self.received.len() == self.to_send.len() {
             ws.close(1000, "thanks").unwrap();
         }
     }
 
-    fn on_close(&mut self, _ws: &mut WebSocket<'_, Self>, code: u16, reason: &str) {
+    fn on_close(&mut self, _ws: &mut WebSocket<'_>, code: u16, reason: &str) {
         assert!(self.closed.is_none(), "on_close twice");
         self.closed = Some((code, reason.to_string()));
     }
 
-    fn on_connect_error(&mut self, _ws: &mut WebSocket<'_, Self>, reason: &str) {
+    fn on_connect_error(&mut self, _ws: &mut WebSocket<'_>, reason: &str) {
         assert!(self.connect_error.is_none(), "on_connect_error twice");
         self.connect_error = Some(reason.to_string());
     }

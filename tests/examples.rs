@@ -230,17 +230,25 @@ fn chat_server_with_page_and_log() {
 fn background_thread_server_pushes_from_main_thread() {
     let (mut server, addr) = server("background_thread_server", "listening on ws://");
     let mut ws = tungstenite_client(addr);
-    assert_eq!(read_text(&mut ws), r#"{"type": "handshake"}"#);
+    let greeting: serde_json::Value = serde_json::from_str(&read_text(&mut ws)).unwrap();
+    assert_eq!(greeting["type"], "handshake");
     ws.send(tungstenite::Message::text("hello")).unwrap();
-    let mut acked = false;
-    let mut ticks = 0;
-    while !(acked && ticks >= 2) {
+    let register = r#"{"type":"register","uuid":"ada","content":"hi all"}"#;
+    ws.send(tungstenite::Message::text(register)).unwrap();
+    let (mut acked, mut registered, mut logged_in, mut ticks) = (false, false, false, 0);
+    while !(acked && registered && logged_in && ticks >= 2) {
         let text = read_text(&mut ws);
         if text == "Get message: hello" {
             acked = true;
-        } else {
-            assert!(text.starts_with("tick "), "{text}");
+        } else if text == format!("Get message: {register}") {
+            registered = true;
+        } else if text.starts_with("tick ") {
             ticks += 1;
+        } else {
+            let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(event["type"], "login", "{text}");
+            assert_eq!(event["user_list"], serde_json::json!(["ada"]));
+            logged_in = true;
         }
     }
     server.expect("pushed to 1 client(s)");

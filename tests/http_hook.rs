@@ -17,7 +17,7 @@ impl Handler for Hooked {
         }
     }
 
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         let _ = ws.send(msg);
     }
 }

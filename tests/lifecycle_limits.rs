@@ -72,7 +72,7 @@ fn connections_past_the_limit_get_503_and_open_ones_keep_working() {
 struct Fragile;
 
 impl Handler for Fragile {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         if msg.as_bytes() == b"boom" {
             panic!("fragile handler: boom from {}", ws.peer_addr());
         }

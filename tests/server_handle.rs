@@ -20,7 +20,7 @@ type Client = tungstenite::WebSocket<TcpStream>;
 struct Quiet;
 
 impl Handler for Quiet {
-    fn on_message(&mut self, _ws: &mut WebSocket<'_, Self>, _msg: Message<'_>) {}
+    fn on_message(&mut self, _ws: &mut WebSocket<'_>, _msg: Message<'_>) {}
 }
 
 fn connect(addr: SocketAddr) -> Client {

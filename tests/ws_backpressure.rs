@@ -14,7 +14,7 @@ use wsloop::{Config, Handler, Message, Server, WebSocket, READ_CHUNK};
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         ws.send(msg).expect("echo within the hard cap");
     }
 }

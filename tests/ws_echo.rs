@@ -16,7 +16,7 @@ use common::pattern;
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         ws.send(msg).expect("echo");
     }
 }

@@ -11,7 +11,7 @@ use wsloop::{Config, Handler, Message, RunningServer, Server, WebSocket, WsCount
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         ws.send(msg).expect("echo");
     }
 }

@@ -55,20 +55,20 @@ impl Chat {
         self.by_uuid.keys().map(String::as_str).collect()
     }
 
-    fn record(&mut self, ws: &mut WebSocket<'_, Self>, kind: &str, uuid: Option<&str>) {
+    fn record(&mut self, ws: &mut WebSocket<'_>, kind: &str, uuid: Option<&str>) {
         if let Some(log) = &mut self.log {
             log.record(ws.peer_addr(), kind, uuid);
         }
     }
 
     /// Sends `msg` to every registered user, one shared frame for all.
-    fn broadcast(&self, ws: &mut WebSocket<'_, Self>, msg: &Outgoing<'_>) {
+    fn broadcast(&self, ws: &mut WebSocket<'_>, msg: &Outgoing<'_>) {
         let text = msg.to_json();
         let ids: Vec<ConnId> = self.by_uuid.values().copied().collect();
         ws.send_to_many(ids, Message::Text(&text));
     }
 
-    fn refuse(&mut self, ws: &mut WebSocket<'_, Self>, reason: &str) {
+    fn refuse(&mut self, ws: &mut WebSocket<'_>, reason: &str) {
         let peer = ws.peer_addr();
         log::info!("{peer}: chat message refused: {reason}");
         let uuid = self.by_conn.get(&ws.id()).cloned();
@@ -76,7 +76,7 @@ impl Chat {
         let _ = ws.send_text(&Outgoing::Error { reason }.to_json());
     }
 
-    fn register(&mut self, ws: &mut WebSocket<'_, Self>, uuid: String, content: &str) {
+    fn register(&mut self, ws: &mut WebSocket<'_>, uuid: String, content: &str) {
         if let Some(current) = self.by_conn.get(&ws.id()) {
             let reason = format!("already registered as {current:?}");
             return self.refuse(ws, &reason);
@@ -98,7 +98,7 @@ impl Chat {
         self.broadcast(ws, &login);
     }
 
-    fn say(&mut self, ws: &mut WebSocket<'_, Self>, content: &str) {
+    fn say(&mut self, ws: &mut WebSocket<'_>, content: &str) {
         let Some(from) = self.by_conn.get(&ws.id()).cloned() else {
             return self.refuse(ws, "register first");
         };
@@ -114,7 +114,7 @@ impl Chat {
 
     /// Removes this connection's user and tells the others; `explicit` is
     /// an `unregister` (the leaver is told too) rather than a disconnect.
-    fn leave(&mut self, ws: &mut WebSocket<'_, Self>, content: Option<&str>, explicit: bool) {
+    fn leave(&mut self, ws: &mut WebSocket<'_>, content: Option<&str>, explicit: bool) {
         let Some(uuid) = self.by_conn.remove(&ws.id()) else {
             return;
         };
@@ -152,12 +152,12 @@ impl Handler for Chat {
         Some(response)
     }
 
-    fn on_open(&mut self, ws: &mut WebSocket<'_, Self>, _request: &Request) {
+    fn on_open(&mut self, ws: &mut WebSocket<'_>, _request: &Request) {
         self.record(ws, "connect", None);
         let _ = ws.send_text(&Outgoing::Handshake.to_json());
     }
 
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         let Message::Text(text) = msg else {
             return self.refuse(ws, "expected a JSON text message");
         };
@@ -178,7 +178,7 @@ impl Handler for Chat {
         }
     }
 
-    fn on_close(&mut self, ws: &mut WebSocket<'_, Self>, _code: u16, _reason: &str) {
+    fn on_close(&mut self, ws: &mut WebSocket<'_>, _code: u16, _reason: &str) {
         if self.by_conn.contains_key(&ws.id()) {
             self.leave(ws, None, false);
         } else {

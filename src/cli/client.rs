@@ -48,7 +48,7 @@ struct Console {
 }
 
 impl Handler for Console {
-    fn on_open(&mut self, _ws: &mut WebSocket<'_, Self>, request: &Request) {
+    fn on_open(&mut self, _ws: &mut WebSocket<'_>, request: &Request) {
         self.opened = true;
         match &request.subprotocol {
             Some(p) => eprintln!("connected (subprotocol {p})"),
@@ -56,7 +56,7 @@ impl Handler for Console {
         }
     }
 
-    fn on_message(&mut self, _ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, _ws: &mut WebSocket<'_>, msg: Message<'_>) {
         self.received += 1;
         match msg {
             Message::Text(text) => println!("{text}"),
@@ -64,12 +64,12 @@ impl Handler for Console {
         }
     }
 
-    fn on_close(&mut self, _ws: &mut WebSocket<'_, Self>, code: u16, reason: &str) {
+    fn on_close(&mut self, _ws: &mut WebSocket<'_>, code: u16, reason: &str) {
         eprintln!("closed ({code}) {reason}");
         self.closed = Some((code, reason.to_string()));
     }
 
-    fn on_connect_error(&mut self, _ws: &mut WebSocket<'_, Self>, reason: &str) {
+    fn on_connect_error(&mut self, _ws: &mut WebSocket<'_>, reason: &str) {
         self.connect_error = Some(reason.to_string());
     }
 }

@@ -60,7 +60,7 @@ impl Args {
 pub struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_, Self>, msg: Message<'_>) {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         if let Err(e) = ws.send(msg) {
             let peer = ws.peer_addr();
             log::warn!("{peer}: echo not sent: {e}");

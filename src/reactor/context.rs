@@ -15,7 +15,7 @@ use crate::transport::Transport;
 /// loop-wide shared state.
 pub struct Context<'a, P: Protocol> {
     pub(crate) shared: &'a mut P::Shared,
-    pub(crate) ops: Ops<'a, P>,
+    pub(crate) ops: Ops<'a, P::Command>,
 }
 
 impl<'a, P: Protocol> Context<'a, P> {
@@ -23,7 +23,7 @@ impl<'a, P: Protocol> Context<'a, P> {
         id: ConnId,
         transport: &'a mut Transport,
         shared: &'a mut P::Shared,
-        core: &'a mut Core<P>,
+        core: &'a mut Core<P::Command>,
     ) -> Self {
         Context {
             shared,
@@ -43,35 +43,39 @@ impl<'a, P: Protocol> Context<'a, P> {
     /// Splits the context so the shared state and the rest can be used at
     /// the same time (for example a handler stored in the shared state that
     /// is handed this connection's transport).
-    pub fn split(&mut self) -> (&mut P::Shared, Ops<'_, P>) {
+    pub fn split(&mut self) -> (&mut P::Shared, Ops<'_, P::Command>) {
         (self.shared, self.ops.reborrow())
     }
 }
 
 impl<'a, P: Protocol> Deref for Context<'a, P> {
-    type Target = Ops<'a, P>;
-    fn deref(&self) -> &Ops<'a, P> {
+    type Target = Ops<'a, P::Command>;
+    fn deref(&self) -> &Ops<'a, P::Command> {
         &self.ops
     }
 }
 
 impl<'a, P: Protocol> DerefMut for Context<'a, P> {
-    fn deref_mut(&mut self) -> &mut Ops<'a, P> {
+    fn deref_mut(&mut self) -> &mut Ops<'a, P::Command> {
         &mut self.ops
     }
 }
 
 /// One connection's transport together with the loop's services; the part
 /// of a [`Context`] that is not the shared state (see [`Context::split`]).
-pub struct Ops<'a, P: Protocol> {
+///
+/// `C` is the loop's command type ([`Protocol::Command`]). It is the only
+/// thing `Ops` needs to know of the protocol, which lets layers above hand
+/// it out without naming their own type parameters.
+pub struct Ops<'a, C> {
     id: ConnId,
     transport: &'a mut Transport,
-    core: &'a mut Core<P>,
+    core: &'a mut Core<C>,
 }
 
-impl<P: Protocol> Ops<'_, P> {
+impl<C> Ops<'_, C> {
     /// A shorter-lived copy of these borrows.
-    fn reborrow(&mut self) -> Ops<'_, P> {
+    fn reborrow(&mut self) -> Ops<'_, C> {
         Ops {
             id: self.id,
             transport: self.transport,
@@ -113,13 +117,13 @@ impl<P: Protocol> Ops<'_, P> {
 
     /// Delivers `command` to connection `to` once this callback returns.
     /// Dropped if `to` is closed by then.
-    pub fn send_to(&mut self, to: ConnId, command: P::Command) {
+    pub fn send_to(&mut self, to: ConnId, command: C) {
         self.core.send_to(to, command)
     }
 
     /// Delivers `command` to every open connection (this one included)
     /// once this callback returns.
-    pub fn broadcast(&mut self, command: P::Command) {
+    pub fn broadcast(&mut self, command: C) {
         self.core.broadcast(command)
     }
 
@@ -134,14 +138,14 @@ impl<P: Protocol> Ops<'_, P> {
     }
 }
 
-impl<P: Protocol> Deref for Ops<'_, P> {
+impl<C> Deref for Ops<'_, C> {
     type Target = Transport;
     fn deref(&self) -> &Transport {
         self.transport
     }
 }
 
-impl<P: Protocol> DerefMut for Ops<'_, P> {
+impl<C> DerefMut for Ops<'_, C> {
     fn deref_mut(&mut self) -> &mut Transport {
         self.transport
     }

@@ -37,7 +37,7 @@ impl<P: Protocol> Conn<P> {
     pub(crate) fn call<R>(
         &mut self,
         shared: &mut P::Shared,
-        core: &mut Core<P>,
+        core: &mut Core<P::Command>,
         f: impl FnOnce(&mut P, &mut Context<'_, P>) -> R,
     ) -> R {
         let mut cx = Context::new(self.id, &mut self.transport, shared, core);
@@ -46,7 +46,11 @@ impl<P: Protocol> Conn<P> {
 
     /// Checks a pending connect. Returns true once connected (after
     /// `connection_made`); false while pending or failed (the error is set).
-    pub(crate) fn finish_connect(&mut self, shared: &mut P::Shared, core: &mut Core<P>) -> bool {
+    pub(crate) fn finish_connect(
+        &mut self,
+        shared: &mut P::Shared,
+        core: &mut Core<P::Command>,
+    ) -> bool {
         let Some(socket) = self.transport.socket.as_ref() else {
             return false;
         };
@@ -71,7 +75,12 @@ impl<P: Protocol> Conn<P> {
 
     /// Reads until the socket is drained, reading is paused, or the
     /// connection is closing.
-    pub(crate) fn read_pass(&mut self, shared: &mut P::Shared, core: &mut Core<P>, buf: &mut [u8]) {
+    pub(crate) fn read_pass(
+        &mut self,
+        shared: &mut P::Shared,
+        core: &mut Core<P::Command>,
+        buf: &mut [u8],
+    ) {
         loop {
             let t = &mut self.transport;
             if t.finalized || t.error.is_some() || t.eof_received {
@@ -130,7 +139,7 @@ impl<P: Protocol> Conn<P> {
     pub(crate) fn redeliver_and_read(
         &mut self,
         shared: &mut P::Shared,
-        core: &mut Core<P>,
+        core: &mut Core<P::Command>,
         buf: &mut [u8],
     ) {
         if !self.transport.leftover.is_empty() && self.transport.is_reading() {
@@ -140,7 +149,7 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Hands bytes to `data_received`, keeping what it leaves unconsumed.
-    fn deliver(&mut self, shared: &mut P::Shared, core: &mut Core<P>, data: &mut [u8]) {
+    fn deliver(&mut self, shared: &mut P::Shared, core: &mut Core<P::Command>, data: &mut [u8]) {
         if self.transport.leftover.is_empty() {
             // Fast path: the protocol parses straight out of the loop's buffer.
             let used = self
@@ -165,7 +174,7 @@ impl<P: Protocol> Conn<P> {
 
     /// Flushes, then calls `pause_writing` / `resume_writing` as the queue
     /// size demands, until nothing changes.
-    fn flush_and_flow(&mut self, shared: &mut P::Shared, core: &mut Core<P>) {
+    fn flush_and_flow(&mut self, shared: &mut P::Shared, core: &mut Core<P::Command>) {
         for _ in 0..MAX_FLOW_ROUNDS {
             self.transport.flush();
             if !self.flow_step(shared, core) {
@@ -176,7 +185,7 @@ impl<P: Protocol> Conn<P> {
 
     /// asyncio's rule: pause once when the size goes above `high`, resume
     /// once when it comes down to `low` or below. Returns whether a callback ran.
-    fn flow_step(&mut self, shared: &mut P::Shared, core: &mut Core<P>) -> bool {
+    fn flow_step(&mut self, shared: &mut P::Shared, core: &mut Core<P::Command>) -> bool {
         let t = &mut self.transport;
         if t.finalized || t.error.is_some() {
             return false;
@@ -202,7 +211,7 @@ impl<P: Protocol> Conn<P> {
     pub(crate) fn settle(
         &mut self,
         shared: &mut P::Shared,
-        core: &mut Core<P>,
+        core: &mut Core<P::Command>,
         registry: &Registry,
     ) -> bool {
         if self.transport.finalized {
@@ -254,7 +263,12 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Closes the socket for good and tells the protocol.
-    fn finalize(&mut self, shared: &mut P::Shared, core: &mut Core<P>, registry: &Registry) {
+    fn finalize(
+        &mut self,
+        shared: &mut P::Shared,
+        core: &mut Core<P::Command>,
+        registry: &Registry,
+    ) {
         let t = &mut self.transport;
         t.finalized = true;
         if let Some(mut socket) = t.socket.take() {

@@ -15,7 +15,7 @@
 //! 7. publish counters.
 //!
 //! The per-connection steps (read pass, flush, watermark callbacks, closing)
-//! live in [`driver`]. This file only decides *which* connection to drive.
+//! live in `driver.rs`. This file only decides *which* connection to drive.
 
 mod conn_id;
 mod context;
@@ -72,23 +72,23 @@ const LISTENER_BASE: usize = usize::MAX - 1;
 
 /// Everything a callback may touch besides its own connection and the
 /// shared state: kept apart from the slab so both can be borrowed at once.
-pub(crate) struct Core<P: Protocol> {
+pub(crate) struct Core<C> {
     pub(crate) now: Instant,
     pub(crate) timers: Timers,
     /// Commands posted by callbacks; `None` means every connection.
-    pub(crate) deferred: VecDeque<(Option<ConnId>, P::Command)>,
+    pub(crate) deferred: VecDeque<(Option<ConnId>, C)>,
     /// Connections whose reading was resumed and need a read pass.
     pub(crate) read_passes: Vec<ConnId>,
     pub(crate) stop: bool,
     pub(crate) stats: LoopStats,
 }
 
-impl<P: Protocol> Core<P> {
-    pub(crate) fn send_to(&mut self, to: ConnId, command: P::Command) {
+impl<C> Core<C> {
+    pub(crate) fn send_to(&mut self, to: ConnId, command: C) {
         self.deferred.push_back((Some(to), command));
     }
 
-    pub(crate) fn broadcast(&mut self, command: P::Command) {
+    pub(crate) fn broadcast(&mut self, command: C) {
         self.deferred.push_back((None, command));
     }
 }
@@ -121,7 +121,7 @@ pub struct EventLoop<P: Protocol> {
     conns: Slab<Conn<P>>,
     listeners: Vec<Option<Listener<P>>>,
     shared: P::Shared,
-    core: Core<P>,
+    core: Core<P::Command>,
     read_buf: Box<[u8]>,
     rx: Receiver<Message<P>>,
     handle: LoopHandle<P>,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::ConnId;
 
-/// Handle to an armed timer, for [`crate::Context::cancel_timer`].
+/// Handle to an armed timer, for [`crate::Ops::cancel_timer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId(u64);
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Config, Link, WsCommand, WsCounters, WsProtocol};
-use crate::handler::{Handler, Message};
+use super::{Config, Link, WsCommand, WsCounters};
+use crate::handler::Message;
 use crate::reactor::{ConnId, Ops};
 use crate::transport::Transport;
 use crate::ws::{Opcode, SendError, Session};
@@ -16,20 +16,20 @@ use crate::ws::{Opcode, SendError, Session};
 /// an extra chunk in the write queue.
 pub(crate) const SHARE_THRESHOLD: usize = 4096;
 
-/// One connection, as seen from inside a [`Handler`] callback.
+/// One connection, as seen from inside a [`Handler`](crate::Handler) callback.
 ///
 /// It is a short-lived borrow of the connection's state: it exists for the
 /// duration of one callback. To reach a connection later or from another
 /// connection, keep its [`WebSocket::id`] and use [`WebSocket::send_to`] (or
 /// `ServerHandle::send` from another thread).
-pub struct WebSocket<'a, H: Handler> {
-    pub(crate) ops: Ops<'a, WsProtocol<H>>,
+pub struct WebSocket<'a> {
+    pub(crate) ops: Ops<'a, WsCommand>,
     pub(crate) link: &'a mut Link,
     pub(crate) config: &'a Config,
     pub(crate) counters: &'a Arc<WsCounters>,
 }
 
-impl<H: Handler> WebSocket<'_, H> {
+impl WebSocket<'_> {
     /// This connection's id, valid for its whole life and never reused.
     pub fn id(&self) -> ConnId {
         self.ops.id()

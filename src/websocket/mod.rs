@@ -244,7 +244,7 @@ impl<H: Handler> WsProtocol<H> {
     fn call_handler(
         &mut self,
         cx: &mut Context<'_, Self>,
-        f: impl FnOnce(&mut H, &mut WebSocket<'_, H>),
+        f: impl FnOnce(&mut H, &mut WebSocket<'_>),
     ) {
         let (app, ops) = cx.split();
         let App {

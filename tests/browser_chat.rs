@@ -3,33 +3,19 @@
 //! process. Needs `/usr/bin/chromium` and `npm ci` in `tests/browser`
 //! (scripts/test.sh sees to both); without them this test fails.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+mod common;
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-
 use std::time::{Duration, Instant};
+
+use support::Wsloop;
 
 #[test]
 fn two_browser_pages_chat_and_see_each_other_leave() {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wsloop"))
-        .args(["chat", "--addr", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
-    let addr: SocketAddr = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "no address logged"
-        );
-        if let Some(rest) = line.split("chat server on http://").nth(1) {
-            break rest.trim().trim_end_matches('/').parse().unwrap();
-        }
-    };
-    // Keep draining the server's log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr.lines().map_while(Result::ok) {});
+    let server = Wsloop::start(&["chat", "--addr", "127.0.0.1:0"]);
+    let addr = server.addr;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
@@ -54,15 +40,13 @@ fn two_browser_pages_chat_and_see_each_other_leave() {
         }
         if Instant::now() > deadline {
             let _ = node.kill();
-            let _ = server.kill();
             panic!("the browser script did not finish in time");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut out = String::new();
     std::io::Read::read_to_string(&mut node.stdout.take().unwrap(), &mut out).unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(status.success(), "browser test failed: {out}");
     assert!(out.contains("browser chat test passed"), "{out}");
 }

@@ -2,13 +2,14 @@
 //! HTTP: the article's protocol, without the article's flaws.
 
 mod common;
+mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 
 use common::{wait_until, DEADLINE};
 use serde_json::{json, Value};
+use support::Wsloop;
 use wsloop::chat::Chat;
 use wsloop::{Config, RunningServer, Server};
 
@@ -291,23 +292,14 @@ fn the_cli_logs_one_json_line_per_event() {
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("chat.log");
     let _ = std::fs::remove_file(&log);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsloop"))
-        .args(["chat", "--addr", "127.0.0.1:0", "--log-file"])
-        .arg(&log)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let addr: SocketAddr = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "no address logged"
-        );
-        if let Some(rest) = line.split("chat server on http://").nth(1) {
-            break rest.trim().trim_end_matches('/').parse().unwrap();
-        }
-    };
+    let server = Wsloop::start(&[
+        "chat",
+        "--addr",
+        "127.0.0.1:0",
+        "--log-file",
+        log.to_str().unwrap(),
+    ]);
+    let addr = server.addr;
     let mut alice = join(addr, "alice");
     send(&mut alice, json!({"type": "send", "content": "hello"}));
     assert_eq!(recv(&mut alice)["content"], "hello");
@@ -337,7 +329,6 @@ fn the_cli_logs_one_json_line_per_event() {
     assert_eq!(events[0]["uuid"], Value::Null);
     assert!(events[1..].iter().all(|e| e["uuid"] == "alice"));
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -37,6 +37,6 @@ pub fn run(args: Args) -> std::io::Result<()> {
     super::on_shutdown_signal(move || {
         let _ = handle.stop();
     })?;
-    log::info!("chat server on http://{}/", server.local_addr());
+    log::info!("chat server listening on http://{}/", server.local_addr());
     server.run()
 }

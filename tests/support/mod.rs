@@ -267,7 +267,9 @@ impl Wsloop {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(at) = line.find("listening on ") {
-                    let addr = line[at + 13..].trim().trim_start_matches("ws://");
+                    // "ws://127.0.0.1:9001", "http://127.0.0.1:9090/" or a bare address.
+                    let url = line[at + 13..].trim();
+                    let addr = url.split("://").last().unwrap_or(url).trim_end_matches('/');
                     let _ = tx.send(addr.parse::<SocketAddr>().expect("address"));
                 }
                 sink.lock().unwrap().push(line);

@@ -7,6 +7,10 @@
 #
 #   scripts/bench-peers.sh [seconds per run, default 5] [rounds, default 3]
 #
+# Environment: ONLY=REGEX keeps the servers whose names match (tcp-echo is
+# always kept, as the ratios' base); BASELINE=PATH adds "wsloop baseline", the
+# echo server of another wsloop build, for before/after figures in one run.
+#
 # Needs jq and Linux /proc. Servers listen on 127.0.0.1:19200-19209; each is
 # stopped by PID after its run (and on exit).
 set -euo pipefail
@@ -28,6 +32,17 @@ servers=(
     "fastwebsockets 1t|$peer/fastwebsockets-echo --threads 1 --addr|"
     "fastwebsockets 2t|$peer/fastwebsockets-echo --threads 2 --addr|"
 )
+if [ -n "${BASELINE:-}" ]; then
+    servers+=("wsloop baseline|$BASELINE echo --ping-interval 0 --addr|")
+fi
+if [ -n "${ONLY:-}" ]; then
+    kept=()
+    for s in "${servers[@]}"; do
+        name=${s%%|*}
+        if [ "$name" = "tcp-echo (raw)" ] || [[ $name =~ $ONLY ]]; then kept+=("$s"); fi
+    done
+    servers=("${kept[@]}")
+fi
 scenarios=("100 20" "10 1k" "10 16k" "200 16k" "500 16k")
 
 results=$(mktemp)
@@ -36,7 +51,13 @@ trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -f "$result
 
 # CPU time (ns) of every thread of a process, from the scheduler's accounting.
 cpu_ns() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
+    local sum=0 ns _
+    # Bash arithmetic, not awk: mawk clamps integers past 2^31.
+    for f in /proc/"$1"/task/*/schedstat; do
+        read -r ns _ 2>/dev/null <"$f" || continue
+        sum=$((sum + ns))
+    done
+    echo "$sum"
 }
 
 # Starts server $1 (index into servers) on its own port, waits until it

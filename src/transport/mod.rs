@@ -26,6 +26,11 @@ use mio::net::TcpStream;
 pub use limits::{LimitsError, WriteLimits, DEFAULT_HIGH_WATER};
 pub use write_queue::WriteQueue;
 
+/// [`Transport::write_through`] writes at once only behind a queue this small
+/// (a frame header and the odd control frame); behind more, the socket is
+/// likely full and the write would only fail.
+const WRITE_THROUGH_MAX_QUEUED: usize = 512;
+
 /// Byte and flow-control counters of one connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
@@ -147,6 +152,28 @@ impl Transport {
         let result = self.queue.append_with(fill);
         self.note_queued();
         Some(result)
+    }
+
+    /// Queues `data` like [`Transport::write`], except that when at most a
+    /// few bytes wait in the queue, the queue and `data` go to the socket at
+    /// once in one `writev` and only what the kernel does not take is queued.
+    /// For a large payload that saves copying it into the queue, which costs
+    /// more than giving up corking for it. Only for connected sockets (after
+    /// `connection_made`).
+    pub(crate) fn write_through(&mut self, data: &[u8]) {
+        if !self.accepts_writes() {
+            return;
+        }
+        match self.socket.as_mut() {
+            Some(socket) if !self.write_shut && self.queue.len() <= WRITE_THROUGH_MAX_QUEUED => {
+                match self.queue.write_through(socket, data) {
+                    Ok(n) => self.stats.bytes_out += n as u64,
+                    Err(e) => self.fail(e),
+                }
+            }
+            _ => self.queue.push_copy(data),
+        }
+        self.note_queued();
     }
 
     fn note_queued(&mut self) {

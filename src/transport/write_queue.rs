@@ -95,6 +95,45 @@ impl WriteQueue {
         self.chunks.push_back(Chunk::Shared(data));
     }
 
+    /// Writes what is queued and then `data` with one vectored write, and
+    /// queues a copy of the part of `data` the kernel did not take.
+    ///
+    /// Behind an empty or small queue this spares a large payload the copy
+    /// into the queue. Returns the number of bytes written.
+    pub fn write_through(&mut self, sink: &mut impl Write, data: &[u8]) -> io::Result<usize> {
+        if self.chunks.len() >= MAX_IOVECS {
+            self.push_copy(data);
+            return Ok(0);
+        }
+        let result = loop {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (i, chunk) in self.chunks.iter().enumerate() {
+                let bytes = chunk.as_slice();
+                slices[i] = IoSlice::new(if i == 0 {
+                    &bytes[self.head_offset..]
+                } else {
+                    bytes
+                });
+                count += 1;
+            }
+            slices[count] = IoSlice::new(data);
+            match sink.write_vectored(&slices[..=count]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let written = match result {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        let from_queue = written.min(self.len);
+        self.consume(from_queue);
+        self.push_copy(&data[written - from_queue..]);
+        Ok(written)
+    }
+
     /// Drops everything queued.
     pub fn clear(&mut self) {
         *self = WriteQueue::default();
@@ -182,6 +221,21 @@ mod tests {
             self.budget -= n;
             Ok(n)
         }
+        /// Like a socket: takes from several slices in one call.
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut total = 0;
+            for buf in bufs {
+                let n = self.write(buf).unwrap_or(0);
+                total += n;
+                if n < buf.len() {
+                    break;
+                }
+            }
+            Ok(total)
+        }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
@@ -225,6 +279,31 @@ mod tests {
         };
         assert_eq!(q.write_to(&mut sink).unwrap(), 30);
         assert_eq!(q.len(), 70);
+    }
+
+    #[test]
+    fn write_through_queues_what_the_sink_did_not_take() {
+        for budget in [0, 3, 10, 12, 40, 1000] {
+            let mut q = WriteQueue::default();
+            q.push_copy(b"head-");
+            q.push_shared(Bytes::from_static(b"mid-"));
+            let mut sink = Trickle {
+                out: Vec::new(),
+                cap: 1000,
+                budget,
+            };
+            let data: Vec<u8> = (0..30).collect();
+            let n = q.write_through(&mut sink, &data).unwrap();
+            assert_eq!(n, sink.out.len());
+            assert_eq!(q.len(), 9 + data.len() - n);
+            sink.budget = usize::MAX;
+            while !q.is_empty() {
+                q.write_to(&mut sink).unwrap();
+            }
+            let mut expected = b"head-mid-".to_vec();
+            expected.extend_from_slice(&data);
+            assert_eq!(sink.out, expected, "budget {budget}");
+        }
     }
 
     #[test]

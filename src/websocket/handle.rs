@@ -16,6 +16,11 @@ use crate::ws::{Opcode, SendError, Session};
 /// an extra chunk in the write queue.
 pub(crate) const SHARE_THRESHOLD: usize = 4096;
 
+/// A server writes payloads at least this large straight from the caller's
+/// slice to the socket when nothing is queued ahead of them: copying them
+/// into the write queue first costs more than giving up corking for them.
+const WRITE_THROUGH_THRESHOLD: usize = 8192;
+
 /// One connection, as seen from inside a [`Handler`](crate::Handler) callback.
 ///
 /// It is a short-lived borrow of the connection's state: it exists for the
@@ -58,10 +63,26 @@ impl WebSocket<'_> {
         };
         self.check_room(msg.len())?;
         let session = &mut self.link.session;
-        let result = self
-            .ops
-            .transport()
-            .write_with(|out| session.send(kind, msg.as_bytes(), out));
+        let transport = self.ops.transport();
+        let payload = msg.as_bytes();
+        let header = (payload.len() >= WRITE_THROUGH_THRESHOLD)
+            .then(|| session.frame_header(kind, payload.len()).ok())
+            .flatten();
+        // Without a header (small payload, client role, or an error that
+        // `Session::send` reports) the frame is encoded into the queue.
+        let result = match header {
+            Some((header, len)) => transport
+                .write_with(|out| {
+                    // Pending control frames must go out before this message.
+                    session.take_pending(out);
+                    out.extend_from_slice(&header[..len]);
+                })
+                .map(|()| {
+                    transport.write_through(payload);
+                    Ok(())
+                }),
+            None => transport.write_with(|out| session.send(kind, payload, out)),
+        };
         self.link.last_activity = self.ops.now();
         result.unwrap_or(Err(SendError::Closed))
     }

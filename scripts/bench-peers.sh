@@ -108,7 +108,7 @@ table() {
         | ($g[] | select(.[0].scenario == $s)) as $rows
         | ($rows[] | select(.server == "tcp-echo (raw)") | .mps) as $raw
         | $rows[]
-        | "| \(.scenario) | \(.server) | \(.mps | round | commas) | \(.p99 / 1000 | r) | \(if $raw > 0 then .mps / $raw | r else "-" end) | \(if .messages > 0 then .cpu_ns / .messages / 1000 | r else "-" end)\(if .errors != 0 then " (errors: \(.errors))" else "" end) |"'
+        | "| \(.scenario) | \(.server) | \(.mps | round | commas) | \(.p99 / 1000 | r) | \(if .ratio then .ratio | r elif $raw > 0 then .mps / $raw | r else "-" end) | \(if .messages > 0 then .cpu_ns / .messages / 1000 | r else "-" end)\(if .errors != 0 then " (errors: \(.errors))" else "" end) |"'
 }
 
 n=${#servers[@]}
@@ -127,12 +127,15 @@ for round in $(seq 1 "$rounds"); do
     echo
 done
 
-echo "Median over $rounds rounds (each column its own median; x raw is the ratio of the medians):"
+echo "Median over $rounds rounds (each column its own median; x raw is the median of the rounds' ratios):"
 echo
 jq -s '
     def median: sort | if length == 0 then 0 elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-    group_by(.scenario + "|" + .server)[]
+    (map(select(.server == "tcp-echo (raw)") | {key: "\(.round)|\(.scenario)", value: .mps}) | from_entries) as $raw
+    | map(. + {ratio: (if $raw["\(.round)|\(.scenario)"] > 0 then .mps / $raw["\(.round)|\(.scenario)"] else null end)})
+    | group_by(.scenario + "|" + .server)[]
     | {scenario: .[0].scenario, server: .[0].server, order: .[0].order, mps: (map(.mps) | median),
        p99: (map(.p99) | median), errors: (map(.errors) | add),
+       ratio: (map(select(.ratio) | .ratio) | median),
        messages: 1, cpu_ns: (map(select(.messages > 0) | .cpu_ns / .messages) | median)}' \
     "$results" | table

@@ -15,7 +15,7 @@ PORT="${AUTOBAHN_PORT:-9301}"
 
 bash "$AUTOBAHN_DIR/setup.sh" >/dev/null
 cargo build --release --quiet
-./target/release/wsloop echo --addr "127.0.0.1:$PORT" --ping-interval 0 2>/tmp/wsloop-autobahn-server.log &
+./target/release/wsloop echo --addr "127.0.0.1:$PORT" --ping-interval 0 2>"/tmp/wsloop-autobahn-server-$PORT.log" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
 

@@ -27,7 +27,8 @@ pub mod ws;
 pub use handler::{Handler, Message};
 pub use protocol::Protocol;
 pub use reactor::{
-    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId, READ_CHUNK,
+    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId,
+    MESSAGE_QUEUE_CAPACITY, READ_CHUNK,
 };
 pub use server::{ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;

@@ -379,3 +379,51 @@ fn a_command_from_another_thread_wakes_an_idle_loop() {
     });
     assert_eq!(rx.recv_timeout(common::DEADLINE).unwrap(), 0);
 }
+
+#[test]
+fn a_thread_faster_than_the_loop_is_held_back_by_a_bounded_queue() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use wsloop::MESSAGE_QUEUE_CAPACITY;
+
+    let (server, _log) = start();
+    // Hold the loop thread inside a task until released.
+    let (release, held) = mpsc::channel::<()>();
+    let (entered_tx, entered) = mpsc::channel();
+    server
+        .handle
+        .run(move |_| {
+            entered_tx.send(()).unwrap();
+            held.recv().unwrap();
+        })
+        .unwrap();
+    entered.recv_timeout(common::DEADLINE).unwrap();
+
+    // A producer posts more tasks than the queue holds.
+    let total = MESSAGE_QUEUE_CAPACITY + 1000;
+    let (posted, ran) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let producer = {
+        let (handle, posted, ran) = (server.handle.clone(), posted.clone(), ran.clone());
+        std::thread::spawn(move || {
+            for _ in 0..total {
+                let ran = ran.clone();
+                handle
+                    .run(move |_| {
+                        ran.fetch_add(1, SeqCst);
+                    })
+                    .unwrap();
+                posted.fetch_add(1, SeqCst);
+            }
+        })
+    };
+    wait_until("the queue to fill", || {
+        posted.load(SeqCst) >= MESSAGE_QUEUE_CAPACITY
+    });
+    // While the loop is held nothing drains, so the producer cannot be past
+    // the capacity, however long it has been running.
+    assert!(posted.load(SeqCst) <= MESSAGE_QUEUE_CAPACITY);
+    assert_eq!(ran.load(SeqCst), 0);
+
+    release.send(()).unwrap();
+    producer.join().unwrap();
+    wait_until("every task ran", || ran.load(SeqCst) == total);
+}

@@ -1,6 +1,6 @@
 //! Reaching the loop from other threads: a channel plus a `mio::Waker`.
 
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use mio::Waker;
@@ -25,8 +25,14 @@ pub(crate) enum Message<P: Protocol> {
 /// when the loop sleeps in `poll` with no timer armed. Nothing of a
 /// connection's state is shared across threads: work is carried to the loop
 /// thread and done there.
+///
+/// The channel holds at most [`MESSAGE_QUEUE_CAPACITY`](super::MESSAGE_QUEUE_CAPACITY)
+/// messages; a thread that gets that far ahead of the loop blocks in the
+/// call until the loop catches up, so memory stays bounded. Callbacks on the
+/// loop thread itself must use their [`Context`](crate::Context) or
+/// `WebSocket` instead, which never block.
 pub struct LoopHandle<P: Protocol> {
-    pub(crate) tx: Sender<Message<P>>,
+    pub(crate) tx: SyncSender<Message<P>>,
     pub(crate) waker: Arc<Waker>,
     pub(crate) stats: Arc<SharedStats>,
 }

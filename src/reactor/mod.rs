@@ -27,7 +27,7 @@ mod timers;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc::{channel, Receiver, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,11 @@ pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// How long accepting pauses after the process ran out of file descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How many messages from other threads may wait for the loop. Past it,
+/// [`LoopHandle`] methods block until the loop catches up: a producer
+/// thread faster than the loop is slowed down instead of growing memory.
+pub const MESSAGE_QUEUE_CAPACITY: usize = 1 << 16;
 
 /// At most this many deferred commands are delivered per turn, so a protocol
 /// that keeps posting to itself cannot starve the loop.
@@ -139,7 +144,7 @@ impl<P: Protocol> EventLoop<P> {
     pub fn new(shared: P::Shared) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(MESSAGE_QUEUE_CAPACITY);
         let published = Arc::new(SharedStats::default());
         Ok(EventLoop {
             poll,

@@ -107,16 +107,7 @@ impl WriteQueue {
         }
         let result = loop {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut count = 0;
-            for (i, chunk) in self.chunks.iter().enumerate() {
-                let bytes = chunk.as_slice();
-                slices[i] = IoSlice::new(if i == 0 {
-                    &bytes[self.head_offset..]
-                } else {
-                    bytes
-                });
-                count += 1;
-            }
+            let count = self.fill_slices(&mut slices);
             slices[count] = IoSlice::new(data);
             match sink.write_vectored(&slices[..=count]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -134,6 +125,22 @@ impl WriteQueue {
         Ok(written)
     }
 
+    /// Points `slices` at the queued bytes, front first, and returns how
+    /// many it filled (at most `slices.len()`).
+    fn fill_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        let mut count = 0;
+        for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+            let bytes = chunk.as_slice();
+            *slot = IoSlice::new(if count == 0 {
+                &bytes[self.head_offset..]
+            } else {
+                bytes
+            });
+            count += 1;
+        }
+        count
+    }
+
     /// Drops everything queued.
     pub fn clear(&mut self) {
         *self = WriteQueue::default();
@@ -149,16 +156,7 @@ impl WriteQueue {
         while self.len > 0 {
             let result = {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let mut count = 0;
-                for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
-                    let bytes = chunk.as_slice();
-                    slices[i] = IoSlice::new(if i == 0 {
-                        &bytes[self.head_offset..]
-                    } else {
-                        bytes
-                    });
-                    count += 1;
-                }
+                let count = self.fill_slices(&mut slices);
                 if count == 1 {
                     sink.write(&slices[0])
                 } else {

@@ -16,9 +16,10 @@ pub mod messages;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::handler::{Handler, Message};
 use crate::reactor::ConnId;
+use crate::websocket::Handler;
 use crate::websocket::WebSocket;
+use crate::ws::Message;
 use crate::ws::{HttpRequest, HttpResponse, Request};
 
 pub use event_log::EventLog;

@@ -1,22 +1,44 @@
 //! The opening handshake (RFC 6455 section 4): an HTTP/1.1 `GET` with
 //! `Upgrade: websocket`, answered by `101 Switching Protocols`.
 //!
-//! Server side: [`parse_request`] turns the bytes of a request head into an
-//! owned [`Request`] (or an HTTP error to send back), and [`response_101`]
-//! renders the answer. Client side: [`client_request`] renders the request
-//! and [`parse_response`] checks the server's answer.
+//! This module is the one home of the handshake, for both roles, and like
+//! the rest of the core it does no I/O:
 //!
-//! Both parsers return the length of the HTTP head alongside the result.
-//! A peer may send its first frames right behind the head in the same TCP
-//! segment; the caller must keep `buf[head_len..]` and feed it to the
-//! session rather than drop it.
+//! - [`ServerHandshake`] (in `server.rs`) is fed the bytes received so far
+//!   and answers "need more", "answered as plain HTTP", "rejected (status,
+//!   reason, bytes to send)" or "upgraded (bytes to send, where the frames
+//!   start, the negotiated [`Request`])". Between parsing the head and
+//!   validating the upgrade it gives the application a chance to answer
+//!   plain HTTP.
+//! - [`ClientHandshake`] (in `client.rs`) renders the request for a
+//!   [`ClientRequest`] and checks the server's answer the same way.
+//!
+//! Subprotocols are chosen here; extensions are negotiated by the
+//! [`Extension`](super::extension::Extension)s in [`HandshakeConfig`].
+//! The lower-level functions ([`parse_request`], [`response_101`],
+//! [`client_request`], [`parse_response`]) stay public for benchmarks and
+//! for tests that need a raw request or response.
+//!
+//! Both directions report the length of the HTTP head. A peer may send its
+//! first frames right behind the head in the same TCP segment; the caller
+//! must keep `buf[head_len..]` and feed it to the session rather than drop it.
+
+mod client;
+mod server;
 
 use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
-use super::http::{reason_phrase, HttpRequest};
+use super::extension::{ExtensionParams, Extensions};
+use super::headers::{self, Headers};
+use super::http::reason_phrase;
+
+pub use client::{client_request, parse_response, verify_subprotocol};
+pub use client::{ClientHandshake, ClientRequest, ClientStep};
+pub use server::{parse_head, parse_request, response_101, select_subprotocol, validate_upgrade};
+pub use server::{ServerHandshake, ServerStep};
 
 /// The GUID the RFC appends to the client key before hashing.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -27,7 +49,8 @@ pub const DEFAULT_MAX_HEAD: usize = 8192;
 /// How many header lines a head may have; more is answered with 431.
 const MAX_HEADERS: usize = 64;
 
-/// Server-side handshake policy.
+/// Handshake policy: what a server accepts, and the extensions either role
+/// negotiates.
 #[derive(Clone, Debug)]
 pub struct HandshakeConfig {
     /// Largest request head accepted; beyond it the answer is 431.
@@ -37,6 +60,9 @@ pub struct HandshakeConfig {
     pub allowed_origins: Option<Vec<String>>,
     /// Subprotocols the server speaks, most preferred first.
     pub subprotocols: Vec<String>,
+    /// Extensions negotiated, most preferred first (none by default: every
+    /// offer is declined, and a client offers nothing).
+    pub extensions: Extensions,
 }
 
 impl Default for HandshakeConfig {
@@ -45,6 +71,7 @@ impl Default for HandshakeConfig {
             max_head: DEFAULT_MAX_HEAD,
             allowed_origins: None,
             subprotocols: Vec::new(),
+            extensions: Vec::new(),
         }
     }
 }
@@ -64,7 +91,8 @@ pub struct HandshakeError {
 }
 
 impl HandshakeError {
-    fn new(status: u16, reason: impl Into<String>) -> Self {
+    /// An error answered with `status` and `reason`.
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
         HandshakeError {
             status,
             reason: reason.into(),
@@ -72,7 +100,8 @@ impl HandshakeError {
         }
     }
 
-    fn with_header(mut self, name: &str, value: &str) -> Self {
+    /// Adds a header line to the error response.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
@@ -92,9 +121,9 @@ impl HandshakeError {
             body_len
         )
         .into_bytes();
-        write_headers(
+        headers::write(
             &mut out,
-            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
         );
         out.extend_from_slice(b"\r\n");
         // The reason is ours, but keep the body one line even so.
@@ -120,27 +149,33 @@ impl fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {}
 
-/// A validated upgrade request, owned so it can outlive the read buffer.
+/// The upgrade request that opened a connection, with what the handshake
+/// settled. Both roles fill it truthfully: a server with the request it
+/// received, a client with the request it sent (and then `subprotocol` and
+/// `extensions` are what the server chose).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
-    /// Always `GET` once validated.
+    /// Always `GET`.
     pub method: String,
     /// The request target, e.g. `/chat?room=1`.
     pub path: String,
     /// All header lines in order, names as sent.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Headers,
     /// The client's `Sec-WebSocket-Key`.
     pub key: String,
     /// The `Sec-WebSocket-Accept` value that answers `key`.
     pub accept: String,
-    /// The first of the server's subprotocols that the client offered.
+    /// The subprotocol agreed on: the first of the server's that the client offered.
     pub subprotocol: Option<String>,
+    /// The extensions agreed on, with their parameters, in the order the
+    /// server listed them.
+    pub extensions: Vec<ExtensionParams>,
 }
 
 impl Request {
     /// The value of the first header called `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        find_header(&self.headers, name)
+        headers::find(&self.headers, name)
     }
 }
 
@@ -150,7 +185,7 @@ pub struct Response {
     /// Always 101 once validated.
     pub status: u16,
     /// All header lines in order, names as sent.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Headers,
     /// The subprotocol the server chose, if any. The caller should check it
     /// is one it offered (see [`verify_subprotocol`]).
     pub subprotocol: Option<String>,
@@ -159,7 +194,7 @@ pub struct Response {
 impl Response {
     /// The value of the first header called `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        find_header(&self.headers, name)
+        headers::find(&self.headers, name)
     }
 }
 
@@ -173,167 +208,6 @@ pub fn accept_key(key: &str) -> String {
     BASE64.encode(sha.digest().bytes())
 }
 
-/// Parses and validates an upgrade request at the start of `buf`:
-/// [`parse_head`] then [`validate_upgrade`].
-///
-/// `Ok(None)` means the head is not complete yet. On success returns the
-/// request and the length of its head; bytes after it belong to the
-/// WebSocket stream.
-pub fn parse_request(
-    buf: &[u8],
-    config: &HandshakeConfig,
-) -> Result<Option<(Request, usize)>, HandshakeError> {
-    match parse_head(buf, config)? {
-        None => Ok(None),
-        Some((head, head_len)) => Ok(Some((validate_upgrade(head, config)?, head_len))),
-    }
-}
-
-/// Parses an HTTP request head at the start of `buf`, without judging
-/// whether it is a WebSocket upgrade (so an application may answer plain
-/// HTTP first). `Ok(None)` means incomplete. Oversized heads get 431,
-/// malformed ones 400.
-pub fn parse_head(
-    buf: &[u8],
-    config: &HandshakeConfig,
-) -> Result<Option<(HttpRequest, usize)>, HandshakeError> {
-    let mut header_buf = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut header_buf);
-    let head_len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() > config.max_head {
-                return Err(too_large());
-            }
-            return Ok(None);
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
-        Err(e) => {
-            return Err(HandshakeError::new(
-                400,
-                format!("malformed HTTP request: {e}"),
-            ));
-        }
-    };
-    if head_len > config.max_head {
-        return Err(too_large());
-    }
-    let head = HttpRequest {
-        method: parsed.method.unwrap_or_default().to_owned(),
-        path: parsed.path.unwrap_or("/").to_owned(),
-        version: parsed.version.unwrap_or_default(),
-        headers: own_headers(parsed.headers),
-    };
-    Ok(Some((head, head_len)))
-}
-
-/// Checks that a parsed head is a valid upgrade request. Checks run in
-/// this order, each with its own status: method GET (405), HTTP/1.1 (400),
-/// `Upgrade: websocket` (400), `Connection: upgrade` (400), a key of 16
-/// base64 bytes (400), version 13 (426), origin allow-list (403).
-pub fn validate_upgrade(
-    head: HttpRequest,
-    config: &HandshakeConfig,
-) -> Result<Request, HandshakeError> {
-    let HttpRequest {
-        method,
-        path,
-        version,
-        headers,
-    } = head;
-    if method != "GET" {
-        return Err(
-            HandshakeError::new(405, "WebSocket upgrade requires GET").with_header("Allow", "GET")
-        );
-    }
-    if version != 1 {
-        return Err(HandshakeError::new(
-            400,
-            "WebSocket upgrade requires HTTP/1.1",
-        ));
-    }
-
-    if !has_token(&headers, "Upgrade", "websocket") {
-        return Err(HandshakeError::new(400, "missing Upgrade: websocket"));
-    }
-    if !has_token(&headers, "Connection", "upgrade") {
-        return Err(HandshakeError::new(400, "missing Connection: upgrade"));
-    }
-    let key = match single_header(&headers, "Sec-WebSocket-Key") {
-        Some(key) if is_valid_key(key) => String::from_utf8_lossy(key).into_owned(),
-        Some(_) => return Err(HandshakeError::new(400, "invalid Sec-WebSocket-Key")),
-        None => return Err(HandshakeError::new(400, "missing Sec-WebSocket-Key")),
-    };
-    if single_header(&headers, "Sec-WebSocket-Version") != Some(b"13") {
-        return Err(
-            HandshakeError::new(426, "unsupported Sec-WebSocket-Version, expected 13")
-                .with_header("Sec-WebSocket-Version", "13"),
-        );
-    }
-    if let Some(allowed) = &config.allowed_origins {
-        let origin = find_header(&headers, "Origin").map(trim);
-        let permitted = origin.is_some_and(|origin| {
-            allowed
-                .iter()
-                .any(|a| a.as_bytes().eq_ignore_ascii_case(origin))
-        });
-        if !permitted {
-            return Err(HandshakeError::new(403, "origin not allowed"));
-        }
-    }
-
-    let offered = headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
-        .flat_map(|(_, value)| tokens(value));
-    let subprotocol = select_subprotocol(&config.subprotocols, offered).map(str::to_owned);
-
-    let accept = accept_key(&key);
-    Ok(Request {
-        method,
-        path,
-        headers,
-        key,
-        accept,
-        subprotocol,
-    })
-}
-
-/// Picks the first of the server's protocols (in the server's order of
-/// preference) that the client offered; matching is case-sensitive.
-pub fn select_subprotocol<'s, 'c, S: AsRef<str>>(
-    server_prefs: &'s [S],
-    client_offer: impl IntoIterator<Item = &'c [u8]>,
-) -> Option<&'s str> {
-    let offered: Vec<&[u8]> = client_offer.into_iter().collect();
-    server_prefs
-        .iter()
-        .map(AsRef::as_ref)
-        .find(|p| offered.contains(&p.as_bytes()))
-}
-
-/// Renders the `101 Switching Protocols` answer to `req`, naming the chosen
-/// subprotocol if any. Extra headers with CR or LF in them are dropped, as
-/// they would let a value inject headers of its own.
-pub fn response_101(
-    req: &Request,
-    selected_subprotocol: Option<&str>,
-    extra_headers: &[(&str, &str)],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
-    out.extend_from_slice(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
-    );
-    let protocol = selected_subprotocol.map(|p| ("Sec-WebSocket-Protocol", p));
-    let headers = [("Sec-WebSocket-Accept", req.accept.as_str())]
-        .into_iter()
-        .chain(protocol)
-        .chain(extra_headers.iter().copied());
-    write_headers(&mut out, headers);
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
 /// A fresh random `Sec-WebSocket-Key`: 16 random bytes, base64-encoded.
 pub fn generate_key() -> String {
     let mut nonce = [0u8; 16];
@@ -341,185 +215,10 @@ pub fn generate_key() -> String {
     BASE64.encode(nonce)
 }
 
-/// Renders a client upgrade request for `path` on `host`, offering the
-/// given subprotocols. Unsafe extra headers (CR/LF) are dropped.
-pub fn client_request(
-    host: &str,
-    path: &str,
-    key: &str,
-    subprotocols: &[&str],
-    extra_headers: &[(&str, &str)],
-) -> Vec<u8> {
-    let path = if path.is_empty() { "/" } else { path };
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"GET ");
-    out.extend(path.bytes().filter(|b| !b.is_ascii_whitespace()));
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    let protocols = subprotocols.join(", ");
-    let offer =
-        (!subprotocols.is_empty()).then_some(("Sec-WebSocket-Protocol", protocols.as_str()));
-    let headers = [
-        ("Host", host),
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Key", key),
-        ("Sec-WebSocket-Version", "13"),
-    ]
-    .into_iter()
-    .chain(offer)
-    .chain(extra_headers.iter().copied());
-    write_headers(&mut out, headers);
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
-/// Parses and checks a server's answer to a request sent with
-/// `expected_key`. `Ok(None)` means the head is incomplete; on success
-/// returns the response and its head length (frames may follow it).
-pub fn parse_response(
-    buf: &[u8],
-    expected_key: &str,
-) -> Result<Option<(Response, usize)>, HandshakeError> {
-    let mut header_buf = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut header_buf);
-    let head_len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() > DEFAULT_MAX_HEAD {
-                return Err(HandshakeError::client("response head too large"));
-            }
-            return Ok(None);
-        }
-        Err(e) => {
-            return Err(HandshakeError::client(format!(
-                "malformed HTTP response: {e}"
-            )));
-        }
-    };
-
-    let status = parsed.code.unwrap_or_default();
-    if status != 101 {
-        return Err(HandshakeError::client(format!(
-            "expected 101, got {status}"
-        )));
-    }
-    let headers = own_headers(parsed.headers);
-    if !has_token(&headers, "Upgrade", "websocket") {
-        return Err(HandshakeError::client("missing Upgrade: websocket"));
-    }
-    if !has_token(&headers, "Connection", "upgrade") {
-        return Err(HandshakeError::client("missing Connection: upgrade"));
-    }
-    match find_header(&headers, "Sec-WebSocket-Accept") {
-        None => return Err(HandshakeError::client("missing Sec-WebSocket-Accept")),
-        Some(accept) if trim(accept) != accept_key(expected_key).as_bytes() => {
-            return Err(HandshakeError::client("Sec-WebSocket-Accept mismatch"));
-        }
-        Some(_) => {}
-    }
-    // We never offer extensions, so any the server claims are unusable.
-    if find_header(&headers, "Sec-WebSocket-Extensions").is_some() {
-        return Err(HandshakeError::client(
-            "server selected an extension we did not offer",
-        ));
-    }
-    let subprotocol = find_header(&headers, "Sec-WebSocket-Protocol")
-        .map(|p| String::from_utf8_lossy(trim(p)).into_owned());
-    Ok(Some((
-        Response {
-            status,
-            headers,
-            subprotocol,
-        },
-        head_len,
-    )))
-}
-
-/// Checks that the subprotocol a server chose (if any) was one we offered,
-/// as the RFC requires of clients.
-pub fn verify_subprotocol(response: &Response, offered: &[&str]) -> Result<(), HandshakeError> {
-    match &response.subprotocol {
-        Some(chosen) if !offered.contains(&chosen.as_str()) => Err(HandshakeError::client(
-            format!("server chose subprotocol {chosen:?}, which was not offered"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn too_large() -> HandshakeError {
-    HandshakeError::new(431, "request head too large")
-}
-
-fn own_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, Vec<u8>)> {
-    headers
-        .iter()
-        .map(|h| (h.name.to_owned(), h.value.to_vec()))
-        .collect()
-}
-
-fn find_header<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
-}
-
-/// The trimmed value of a header that must appear exactly once; a repeated
-/// key or version is ambiguous, so it counts as absent.
-fn single_header<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
-    let mut values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
-    match (values.next(), values.next()) {
-        (Some((_, v)), None) => Some(trim(v)),
-        _ => None,
-    }
-}
-
-/// Whether any header called `name` lists `token` in its comma-separated
-/// value (ASCII case-insensitive), e.g. `Connection: keep-alive, Upgrade`.
-fn has_token(headers: &[(String, Vec<u8>)], name: &str, token: &str) -> bool {
-    headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .flat_map(|(_, v)| tokens(v))
-        .any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
-}
-
-/// Splits a comma-separated header value into trimmed, non-empty tokens.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(trim)
-        .filter(|t| !t.is_empty())
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
-}
-
-/// A key must be base64 for exactly 16 bytes (RFC 6455 section 4.1).
-fn is_valid_key(key: &[u8]) -> bool {
-    // 16 bytes encode to 24 characters; checking first bounds the decode.
-    key.len() == 24 && BASE64.decode(key).is_ok_and(|k| k.len() == 16)
-}
-
-/// Writes `Name: value\r\n` lines, skipping any that could split the head.
-fn write_headers<'h>(out: &mut Vec<u8>, headers: impl Iterator<Item = (&'h str, &'h str)>) {
-    for (name, value) in headers {
-        let unsafe_byte = |b: u8| b == b'\r' || b == b'\n';
-        if name.is_empty() || name.bytes().any(unsafe_byte) || value.bytes().any(unsafe_byte) {
-            log::warn!("dropping header {name:?} containing CR/LF");
-            continue;
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::headers::tokens;
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 

@@ -4,7 +4,7 @@
 //! [`Message`] in the sans-IO core, so neither depends on the other's module.
 
 use super::WebSocket;
-use crate::ws::{HttpRequest, HttpResponse, Message, Request};
+use crate::ws::{HttpRequest, HttpResponse, Message, UpgradeRequest};
 
 /// An application on top of WebSocket connections.
 ///
@@ -42,7 +42,7 @@ pub trait Handler: Sized + 'static {
     /// The opening handshake succeeded. `request` is the upgrade request
     /// that opened the connection (for a client connection, the one it
     /// sent), with the subprotocol and extensions agreed on.
-    fn on_open(&mut self, ws: &mut WebSocket<'_>, request: &Request) {
+    fn on_open(&mut self, ws: &mut WebSocket<'_>, request: &UpgradeRequest) {
         let _ = (ws, request);
     }
 

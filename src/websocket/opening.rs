@@ -10,7 +10,7 @@ use super::state::State;
 use super::{timers, Endpoint, Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
 use crate::ws::handshake::{ClientStep, ServerStep};
-use crate::ws::{ClientHandshake, HandshakeError, Request, ServerHandshake, Session};
+use crate::ws::{ClientHandshake, HandshakeError, ServerHandshake, Session, UpgradeRequest};
 
 impl<H: Handler> WsProtocol<H> {
     /// At connect: a client sends its request; a server over its
@@ -108,7 +108,7 @@ impl<H: Handler> WsProtocol<H> {
     }
 
     /// The handshake is done: frames may flow.
-    fn open(&mut self, cx: &mut Context<'_, Self>, request: &Request) {
+    fn open(&mut self, cx: &mut Context<'_, Self>, request: &UpgradeRequest) {
         self.state = State::Open;
         let config = &cx.shared().config;
         self.conn.session = Session::new(self.conn.session.role(), config.limits);

@@ -44,7 +44,7 @@ pub use error::ProtocolError;
 pub use extension::{Extension, ExtensionParams};
 pub use frame::Opcode;
 pub use handshake::{ClientHandshake, ClientRequest, ServerHandshake};
-pub use handshake::{HandshakeConfig, HandshakeError, Request, Response};
+pub use handshake::{HandshakeConfig, HandshakeError, Request, Response, UpgradeRequest};
 pub use http::{HttpRequest, HttpResponse};
 pub use message::Message;
 pub use session::{Event, Limits, Payload, Role, SendError, Session, State};

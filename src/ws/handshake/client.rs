@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::MAX_HEADERS;
-use super::{accept_key, generate_key, HandshakeError, Request, Response, DEFAULT_MAX_HEAD};
+use super::{accept_key, generate_key, HandshakeError, Response, UpgradeRequest, DEFAULT_MAX_HEAD};
 use crate::ws::extension::{self, Extension, ExtensionParams, Extensions};
 use crate::ws::headers::{self, Headers};
 
@@ -13,7 +13,7 @@ use crate::ws::headers::{self, Headers};
 pub struct ClientRequest {
     /// Value of the `Host` header.
     pub host: String,
-    /// Request target, e.g. `/chat?room=1`.
+    /// UpgradeRequest target, e.g. `/chat?room=1`.
     pub path: String,
     /// Subprotocols to offer, most preferred first.
     pub subprotocols: Vec<String>,
@@ -37,7 +37,7 @@ pub struct ClientRequest {
 pub struct ClientHandshake {
     /// The request as sent; `subprotocol` and `extensions` are filled from
     /// the answer.
-    request: Request,
+    request: UpgradeRequest,
     /// Subprotocols offered, to hold the server's choice against.
     offered: Vec<String>,
     extensions: Extensions,
@@ -53,7 +53,7 @@ pub enum ClientStep {
         /// Length of the response head.
         head_len: usize,
         /// The request we sent, with the subprotocol and extensions agreed on.
-        request: Request,
+        request: UpgradeRequest,
         /// The server's answer.
         response: Response,
     },
@@ -71,7 +71,7 @@ impl ClientHandshake {
         let headers = request_headers(&target.host, &key, &protocols, offers.as_deref(), &[]);
         let accept = accept_key(&key);
         ClientHandshake {
-            request: Request {
+            request: UpgradeRequest {
                 method: "GET".into(),
                 path: clean_path(&target.path),
                 headers,
@@ -107,7 +107,7 @@ impl ClientHandshake {
             Ok(agreed) => agreed,
             Err(reason) => return ClientStep::Failed(HandshakeError::client(reason)),
         };
-        let request = Request {
+        let request = UpgradeRequest {
             subprotocol: response.subprotocol.clone(),
             extensions,
             ..self.request.clone()

@@ -7,7 +7,7 @@
 //! - [`ServerHandshake`] (in `server.rs`) is fed the bytes received so far
 //!   and answers "need more", "answered as plain HTTP", "rejected (status,
 //!   reason, bytes to send)" or "upgraded (bytes to send, where the frames
-//!   start, the negotiated [`Request`])". Between parsing the head and
+//!   start, the negotiated [`UpgradeRequest`])". Between parsing the head and
 //!   validating the upgrade it gives the application a chance to answer
 //!   plain HTTP.
 //! - [`ClientHandshake`] (in `client.rs`) renders the request for a
@@ -154,7 +154,7 @@ impl std::error::Error for HandshakeError {}
 /// received, a client with the request it sent (and then `subprotocol` and
 /// `extensions` are what the server chose).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
+pub struct UpgradeRequest {
     /// Always `GET`.
     pub method: String,
     /// The request target, e.g. `/chat?room=1`.
@@ -172,7 +172,11 @@ pub struct Request {
     pub extensions: Vec<ExtensionParams>,
 }
 
-impl Request {
+/// The former name of [`UpgradeRequest`], kept so handlers written against
+/// it (`fn on_open(&mut self, ws, request: &Request)`) still compile.
+pub type Request = UpgradeRequest;
+
+impl UpgradeRequest {
     /// The value of the first header called `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         headers::find(&self.headers, name)

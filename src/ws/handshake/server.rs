@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
-use super::{accept_key, HandshakeConfig, HandshakeError, Request, MAX_HEADERS};
+use super::{accept_key, HandshakeConfig, HandshakeError, UpgradeRequest, MAX_HEADERS};
 use crate::ws::extension::{self, ExtensionParams};
 use crate::ws::headers;
 use crate::ws::http::{HttpRequest, HttpResponse};
@@ -73,7 +73,7 @@ pub enum ServerStep {
         /// Length of the request head; what follows belongs to the frames.
         head_len: usize,
         /// The request, with the subprotocol and extensions agreed on.
-        request: Request,
+        request: UpgradeRequest,
     },
 }
 
@@ -129,7 +129,7 @@ fn rejected(error: HandshakeError) -> ServerStep {
 pub fn parse_request(
     buf: &[u8],
     config: &HandshakeConfig,
-) -> Result<Option<(Request, usize)>, HandshakeError> {
+) -> Result<Option<(UpgradeRequest, usize)>, HandshakeError> {
     match parse_head(buf, config)? {
         None => Ok(None),
         Some((head, head_len)) => Ok(Some((validate_upgrade(head, config)?, head_len))),
@@ -182,7 +182,7 @@ pub fn parse_head(
 pub fn validate_upgrade(
     head: HttpRequest,
     config: &HandshakeConfig,
-) -> Result<Request, HandshakeError> {
+) -> Result<UpgradeRequest, HandshakeError> {
     let HttpRequest {
         method,
         path,
@@ -239,7 +239,7 @@ pub fn validate_upgrade(
     .map_err(|reason| HandshakeError::new(400, reason))?;
 
     let accept = accept_key(&key);
-    Ok(Request {
+    Ok(UpgradeRequest {
         method,
         path,
         headers,
@@ -268,7 +268,7 @@ pub fn select_subprotocol<'s, 'c, S: AsRef<str>>(
 /// with CR or LF in them are dropped, as they would let a value inject
 /// headers of its own.
 pub fn response_101(
-    req: &Request,
+    req: &UpgradeRequest,
     selected_subprotocol: Option<&str>,
     extra_headers: &[(&str, &str)],
 ) -> Vec<u8> {

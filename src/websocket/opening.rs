@@ -3,8 +3,6 @@
 //! sans-IO handshake's, in `ws/handshake/`; this file carries them out:
 //! writes, closes, counters, logs and the handler's first callback.
 
-use std::mem;
-
 use super::isolation::answer_http;
 use super::state::State;
 use super::{timers, Endpoint, Handler, WsCounters, WsProtocol};
@@ -126,7 +124,7 @@ impl<H: Handler> WsProtocol<H> {
             return;
         }
         // It never opened, so it is owed nothing after this.
-        let _ = mem::replace(&mut self.state, State::Done);
+        self.state = State::Done;
         let peer = cx.peer_addr();
         log::warn!("{peer}: WebSocket connection failed: {reason}");
         self.call_handler(cx, |h, ws| h.on_connect_error(ws, reason));

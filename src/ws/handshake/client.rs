@@ -264,6 +264,42 @@ pub fn verify_subprotocol(response: &Response, offered: &[&str]) -> Result<(), H
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    #[test]
+    fn client_rejects_bad_responses() {
+        let reason = |buf: &str| parse_response(buf.as_bytes(), KEY).unwrap_err().reason;
+        assert_eq!(
+            reason("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            "expected 101, got 200"
+        );
+        assert_eq!(
+            reason(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n"
+            ),
+            "Sec-WebSocket-Accept mismatch"
+        );
+        assert_eq!(
+            reason("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+            "missing Sec-WebSocket-Accept"
+        );
+        assert_eq!(
+            reason(
+                "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+            ),
+            "missing Upgrade: websocket"
+        );
+        assert!(parse_response(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+            KEY
+        )
+        .unwrap()
+        .is_some());
+    }
     use crate::ws::handshake::{HandshakeConfig, ServerHandshake, ServerStep};
 
     fn target(subprotocols: &[&str]) -> ClientRequest {

@@ -304,6 +304,223 @@ fn is_valid_key(key: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::headers::tokens;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn request_with(lines: &[&str]) -> Vec<u8> {
+        let mut s = String::from("GET /chat HTTP/1.1\r\n");
+        for line in lines {
+            s.push_str(line);
+            s.push_str("\r\n");
+        }
+        s.push_str("\r\n");
+        s.into_bytes()
+    }
+
+    fn good_lines() -> Vec<&'static str> {
+        vec![
+            "Host: server.example.com",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Origin: http://example.com",
+            "Sec-WebSocket-Protocol: chat, superchat",
+            "Sec-WebSocket-Version: 13",
+        ]
+    }
+
+    fn status_of(buf: &[u8], config: &HandshakeConfig) -> u16 {
+        parse_request(buf, config).unwrap_err().status
+    }
+
+    fn without(name: &str) -> Vec<&'static str> {
+        good_lines()
+            .into_iter()
+            .filter(|l| !l.starts_with(name))
+            .collect()
+    }
+
+    fn replacing(name: &str, line: &'static str) -> Vec<&'static str> {
+        let mut lines = without(name);
+        lines.push(line);
+        lines
+    }
+
+    #[test]
+    fn parses_rfc_example_request() {
+        let buf = request_with(&good_lines());
+        let config = HandshakeConfig {
+            subprotocols: vec!["superchat".into(), "chat".into()],
+            ..Default::default()
+        };
+        let (req, n) = parse_request(&buf, &config).unwrap().unwrap();
+        assert_eq!(n, buf.len());
+        assert_eq!(req.method, "GET");
+        assert_eq!(req.path, "/chat");
+        assert_eq!(req.key, KEY);
+        assert_eq!(req.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(req.header("ORIGIN"), Some(&b"http://example.com"[..]));
+        assert_eq!(req.header("x-missing"), None);
+        // Server preference wins over the client's order.
+        assert_eq!(req.subprotocol.as_deref(), Some("superchat"));
+    }
+
+    #[test]
+    fn incomplete_head_at_every_length() {
+        let buf = request_with(&good_lines());
+        for cut in 0..buf.len() {
+            assert_eq!(
+                parse_request(&buf[..cut], &HandshakeConfig::default()),
+                Ok(None),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn keeps_bytes_after_the_head() {
+        let mut buf = request_with(&good_lines());
+        let head = buf.len();
+        buf.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]); // first frame
+        let (_, n) = parse_request(&buf, &HandshakeConfig::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, head);
+        assert_eq!(&buf[n..], &[0x81, 0x80, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn oversized_heads_are_431() {
+        let config = HandshakeConfig {
+            max_head: 100,
+            ..Default::default()
+        };
+        // Incomplete and already past the limit.
+        let mut partial = b"GET / HTTP/1.1\r\nX-Filler: ".to_vec();
+        partial.extend_from_slice(&[b'a'; 200]);
+        assert_eq!(status_of(&partial, &config), 431);
+        // Complete but too long.
+        assert_eq!(status_of(&request_with(&good_lines()), &config), 431);
+        // Too many header lines.
+        let many: Vec<String> = (0..100).map(|i| format!("X-H{i}: v")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let buf = request_with(&many);
+        assert_eq!(status_of(&buf, &HandshakeConfig::default()), 431);
+    }
+
+    #[test]
+    fn validation_order_and_statuses() {
+        let config = HandshakeConfig::default();
+        let post = String::from_utf8(request_with(&good_lines()))
+            .unwrap()
+            .replacen("GET", "POST", 1);
+        let err = parse_request(post.as_bytes(), &config).unwrap_err();
+        assert_eq!(err.status, 405);
+        assert_eq!(err.headers, vec![("Allow".to_owned(), "GET".to_owned())]);
+
+        let http10 = String::from_utf8(request_with(&good_lines()))
+            .unwrap()
+            .replacen("HTTP/1.1", "HTTP/1.0", 1);
+        assert_eq!(status_of(http10.as_bytes(), &config), 400);
+        assert_eq!(status_of(b"garbage\r\n\r\n", &config), 400);
+
+        assert_eq!(status_of(&request_with(&without("Upgrade")), &config), 400);
+        let bad = replacing("Upgrade", "Upgrade: h2c");
+        assert_eq!(status_of(&request_with(&bad), &config), 400);
+        let ok = replacing("Upgrade", "Upgrade: foo, WebSocket");
+        assert!(parse_request(&request_with(&ok), &config).is_ok());
+
+        assert_eq!(
+            status_of(&request_with(&without("Connection")), &config),
+            400
+        );
+        let bad = replacing("Connection", "Connection: keep-alive");
+        assert_eq!(status_of(&request_with(&bad), &config), 400);
+        let bad = replacing("Connection", "Connection: upgraded");
+        assert_eq!(status_of(&request_with(&bad), &config), 400);
+        let ok = replacing("Connection", "Connection: keep-alive, Upgrade");
+        assert!(parse_request(&request_with(&ok), &config).is_ok());
+
+        assert_eq!(
+            status_of(&request_with(&without("Sec-WebSocket-Key")), &config),
+            400
+        );
+        for bad_key in [
+            "Sec-WebSocket-Key: not base64!!!!!!!!!!!!!",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ", // no padding
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZTE=", // 17 bytes
+            "Sec-WebSocket-Key: c2hvcnQ=",               // 5 bytes
+        ] {
+            let bad = replacing("Sec-WebSocket-Key", bad_key);
+            assert_eq!(status_of(&request_with(&bad), &config), 400, "{bad_key}");
+        }
+
+        let err =
+            parse_request(&request_with(&without("Sec-WebSocket-Version")), &config).unwrap_err();
+        assert_eq!(err.status, 426);
+        assert_eq!(
+            err.headers,
+            vec![("Sec-WebSocket-Version".to_owned(), "13".to_owned())]
+        );
+        let bad = replacing("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8");
+        assert_eq!(status_of(&request_with(&bad), &config), 426);
+
+        // An earlier failure wins over a later one.
+        let both = replacing("Connection", "Connection: close");
+        let both: Vec<_> = both
+            .into_iter()
+            .filter(|l| !l.starts_with("Sec-WebSocket-Version"))
+            .collect();
+        assert_eq!(status_of(&request_with(&both), &config), 400);
+    }
+
+    #[test]
+    fn origin_allow_list() {
+        let config = HandshakeConfig {
+            allowed_origins: Some(vec!["http://example.com".into()]),
+            ..Default::default()
+        };
+        assert!(parse_request(&request_with(&good_lines()), &config).is_ok());
+        let other = replacing("Origin", "Origin: http://evil.example");
+        assert_eq!(status_of(&request_with(&other), &config), 403);
+        assert_eq!(status_of(&request_with(&without("Origin")), &config), 403);
+        // Without a list, any origin (or none) is fine.
+        let open = HandshakeConfig::default();
+        assert!(parse_request(&request_with(&without("Origin")), &open).is_ok());
+    }
+
+    #[test]
+    fn subprotocol_selection() {
+        let server = ["b", "a"];
+        let offer = |s: &'static str| tokens(s.as_bytes()).collect::<Vec<_>>();
+        assert_eq!(select_subprotocol(&server, offer("a, b")), Some("b"));
+        assert_eq!(select_subprotocol(&server, offer("a")), Some("a"));
+        assert_eq!(select_subprotocol(&server, offer("c, B")), None);
+        assert_eq!(select_subprotocol(&server, offer("")), None);
+        let none: [&str; 0] = [];
+        assert_eq!(select_subprotocol(&none, offer("a")), None);
+    }
+
+    #[test]
+    fn response_101_rendering() {
+        let buf = request_with(&good_lines());
+        let (req, _) = parse_request(&buf, &HandshakeConfig::default())
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8(response_101(
+            &req,
+            Some("chat"),
+            &[("X-Server", "wsloop"), ("X-Bad", "a\r\nInjected: 1")],
+        ))
+        .unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\
+             X-Server: wsloop\r\n\r\n"
+        );
+    }
 
     const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\

@@ -237,3 +237,34 @@ fn frames_sent_with_the_request_are_not_lost() {
     drop(stream);
     server.stop().unwrap();
 }
+
+#[test]
+fn extension_offers_are_declined_and_frames_stay_plain() {
+    let server = start(Config::default());
+    for offer in [
+        "permessage-deflate; client_max_window_bits",
+        "x-unknown, permessage-deflate; server_no_context_takeover",
+        // Malformed: with no extension configured it is declined, not refused.
+        ";;=",
+    ] {
+        let request = request_with(
+            "Host: localhost",
+            &format!("Host: localhost\r\nSec-WebSocket-Extensions: {offer}"),
+        );
+        let mut stream = TcpStream::connect(server.handle.local_addr()).unwrap();
+        stream.set_read_timeout(Some(common::DEADLINE)).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let head = read_head(&mut stream).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{offer}: {head}");
+        assert!(
+            !head.contains("Sec-WebSocket-Extensions"),
+            "{offer}: {head}"
+        );
+        stream.write_all(&frame(0x81, b"plain")).unwrap();
+        // FIN, RSV bits clear (not compressed), text; unmasked, 5 bytes.
+        let mut echo = [0u8; 7];
+        stream.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"\x81\x05plain", "{offer}");
+    }
+    server.stop().unwrap();
+}

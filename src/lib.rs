@@ -31,10 +31,8 @@ pub use reactor::{
 pub use server::{ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;
 pub use transport::{ConnStats, LimitsError, Transport, WriteLimits};
-pub use websocket::handler;
-pub use websocket::Handler;
+// `handler` keeps the module's former top-level path, `wsloop::handler`.
 pub use websocket::{
-    App, Config, Endpoint, Overflow, WebSocket, WsCommand, WsCounters, WsProtocol,
+    handler, App, Config, Endpoint, Handler, Overflow, WebSocket, WsCommand, WsCounters, WsProtocol,
 };
-pub use ws::Message;
-pub use ws::{ClientRequest, HttpRequest, HttpResponse, SendError};
+pub use ws::{ClientRequest, HttpRequest, HttpResponse, Message, SendError};

@@ -17,10 +17,8 @@ pub mod messages;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::reactor::ConnId;
-use crate::websocket::Handler;
-use crate::websocket::WebSocket;
-use crate::ws::Message;
-use crate::ws::{HttpRequest, HttpResponse, Request};
+use crate::websocket::{Handler, WebSocket};
+use crate::ws::{HttpRequest, HttpResponse, Message, Request};
 
 pub use event_log::EventLog;
 use messages::{Incoming, Outgoing};

@@ -123,7 +123,6 @@ impl<P: Protocol> Conn<P> {
             };
             match self.transport.read(buf) {
                 Ok(0) => {
-                    self.transport.peer_eof();
                     if !discard && !self.call(shared, services, |p, cx| p.eof_received(cx)) {
                         self.transport.close();
                     }
@@ -174,29 +173,19 @@ impl<P: Protocol> Conn<P> {
         self.read_pass(shared, services, buf);
     }
 
-    /// Hands bytes to `data_received`, keeping what it leaves unconsumed.
+    /// Hands bytes to `data_received`; the transport keeps what it leaves
+    /// unconsumed.
     fn deliver(
         &mut self,
         shared: &mut P::Shared,
         services: &mut Services<P::Command>,
         data: &mut [u8],
     ) {
-        if !self.transport.has_leftover() {
-            // Fast path: the protocol parses straight out of the loop's buffer.
-            let used = self
-                .call(shared, services, |p, cx| p.data_received(cx, data))
-                .min(data.len());
-            self.transport.keep_unconsumed(&data[used..]);
-        } else {
-            let mut pending = self.transport.take_leftover();
-            pending.extend_from_slice(data);
-            let used = self
-                .call(shared, services, |p, cx| p.data_received(cx, &mut pending))
-                .min(pending.len());
-            pending.drain(..used);
-            // Dropping an emptied buffer frees it: an idle connection keeps none.
-            self.transport.keep_leftover(pending);
-        }
+        let (id, protocol) = (self.id, &mut self.protocol);
+        self.transport.offer(data, |transport, bytes| {
+            let mut cx = Context::new(id, transport, shared, services);
+            protocol.data_received(&mut cx, bytes)
+        });
     }
 
     /// Flushes, then calls `pause_writing` / `resume_writing` as the queue

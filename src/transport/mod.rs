@@ -307,41 +307,46 @@ impl Transport {
         }
     }
 
-    /// Reads from the socket into `buf`, counting the bytes.
+    /// Reads from the socket into `buf`, counting the bytes. A read of 0
+    /// is the peer's FIN, and moves the lifecycle on.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let socket = self.socket.as_mut().ok_or(io::ErrorKind::NotConnected)?;
         let n = socket.read(buf)?;
+        if n == 0 {
+            self.lifecycle.peer_eof();
+        }
         self.stats.bytes_in += n as u64;
         Ok(n)
     }
 
-    /// The peer shut its write half (a read returned 0).
-    pub(crate) fn peer_eof(&mut self) {
-        self.lifecycle.peer_eof();
-    }
-
-    /// Whether the protocol left bytes to be handed back.
+    /// Whether bytes the protocol left unconsumed wait to be offered again.
     pub(crate) fn has_leftover(&self) -> bool {
         !self.leftover.is_empty()
     }
 
-    /// Takes the bytes the protocol left, to be handed back with new ones.
-    pub(crate) fn take_leftover(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.leftover)
-    }
-
-    /// Keeps what the protocol did not consume, unless it is closing (then
-    /// nobody will read it). An empty `rest` is dropped, freeing its buffer.
-    pub(crate) fn keep_leftover(&mut self, rest: Vec<u8>) {
-        if !rest.is_empty() && !self.is_closing() {
-            self.leftover = rest;
-        }
-    }
-
-    /// Like [`Transport::keep_leftover`], copying from the loop's buffer.
-    pub(crate) fn keep_unconsumed(&mut self, rest: &[u8]) {
-        if !rest.is_empty() && !self.is_closing() {
-            self.leftover.extend_from_slice(rest);
+    /// Offers `data`, behind any bytes left from before, to `consume` (the
+    /// protocol's `data_received`), and keeps what it does not consume,
+    /// unless the transport is closing by then (nobody would read it).
+    pub(crate) fn offer(
+        &mut self,
+        data: &mut [u8],
+        consume: impl FnOnce(&mut Transport, &mut [u8]) -> usize,
+    ) {
+        if self.leftover.is_empty() {
+            // Fast path: the protocol parses straight out of the loop's buffer.
+            let used = consume(self, data).min(data.len());
+            if used < data.len() && !self.is_closing() {
+                self.leftover.extend_from_slice(&data[used..]);
+            }
+        } else {
+            let mut pending = std::mem::take(&mut self.leftover);
+            pending.extend_from_slice(data);
+            let used = consume(self, &mut pending).min(pending.len());
+            pending.drain(..used);
+            // Dropping an emptied buffer frees it: an idle connection keeps none.
+            if !pending.is_empty() && !self.is_closing() {
+                self.leftover = pending;
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 //! once when it has finished handling the current event, so ten messages
 //! written in one callback cost one `writev`, not ten `write`s.
 //!
-//! A protocol's calls only change state here (the [`Lifecycle`] in
+//! A protocol's calls only change state here (the `Lifecycle` in
 //! `lifecycle.rs`, the queue, the reading flag); the loop asks the transport
 //! what follows (flush, shut the write half, call `pause_writing`, close the
 //! socket) right after the callback returns. That keeps every callback free

@@ -6,18 +6,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::raw::{self, frame, read_frame, read_head};
-use wsloop::{Config, Handler, Message, RunningServer, Server, WebSocket};
-
-struct Echo;
-
-impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
-        ws.send(msg).expect("echo");
-    }
-}
+use common::Echo;
+use wsloop::{Config, RunningServer, Server};
 
 fn start(config: Config) -> RunningServer<Echo> {
-    Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap()
+    Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::strict).unwrap()
 }
 
 /// Sends `request` and returns the whole answer up to the server's close.

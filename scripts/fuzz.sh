@@ -6,10 +6,12 @@
 #
 # First on the stable toolchain without a sanitizer (`-s none`: plain
 # libFuzzer coverage, which needs no unstable flag), then, when a nightly
-# toolchain is installed, again with AddressSanitizer (which does). Each
+# toolchain is installed, again with AddressSanitizer (which does). Both
+# with `-a`: debug assertions and overflow checks, so an arithmetic
+# overflow in length handling is a crash, not a silent wrap. Each
 # target grows its working corpus in fuzz/corpus/TARGET (not committed) from
 # the committed seeds in fuzz/seeds/TARGET. A crashing input is saved in
-# fuzz/artifacts/TARGET/; replay it with `cargo fuzz run -s none TARGET FILE`.
+# fuzz/artifacts/TARGET/; replay it with `cargo fuzz run -s none -a TARGET FILE`.
 # The executions each run reached are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -48,13 +50,13 @@ run() {
     done
 }
 
-cargo fuzz build -s none >/dev/null
-run stable fuzz run -s none
+cargo fuzz build -s none -a >/dev/null
+run stable fuzz run -s none -a
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     # Its own target directory, so the two toolchains do not rebuild over
     # each other's artifacts.
-    cargo +nightly fuzz build -s address --target-dir target/asan >/dev/null
-    run asan +nightly fuzz run -s address --target-dir target/asan
+    cargo +nightly fuzz build -s address -a --target-dir target/asan >/dev/null
+    run asan +nightly fuzz run -s address -a --target-dir target/asan
 else
     echo "fuzz.sh: no nightly toolchain installed, skipping the AddressSanitizer runs"
 fi

@@ -41,8 +41,13 @@ fn payload_len() -> impl Strategy<Value = u64> {
 }
 
 fn header() -> impl Strategy<Value = FrameHeader> {
-    (opcode(), any::<bool>(), proptest::option::of(any::<[u8; 4]>()), payload_len()).prop_map(
-        |(opcode, fin, mask, len)| {
+    (
+        opcode(),
+        any::<bool>(),
+        proptest::option::of(any::<[u8; 4]>()),
+        payload_len(),
+    )
+        .prop_map(|(opcode, fin, mask, len)| {
             let control = opcode.is_control();
             FrameHeader {
                 fin: fin || control,
@@ -50,8 +55,7 @@ fn header() -> impl Strategy<Value = FrameHeader> {
                 mask,
                 payload_len: if control { len % 126 } else { len },
             }
-        },
-    )
+        })
 }
 
 /// The header length the RFC mandates: the shortest length form, plus the
@@ -93,7 +97,12 @@ fn data_len() -> impl Strategy<Value = usize> {
 /// A message of the given length, text (cut anywhere, even inside a code
 /// point: the receiver must stitch UTF-8 across fragments) or binary.
 fn message() -> impl Strategy<Value = Message> {
-    (any::<bool>(), data_len(), any::<u64>(), proptest::collection::vec(0.0..1.0f64, 0..5))
+    (
+        any::<bool>(),
+        data_len(),
+        any::<u64>(),
+        proptest::collection::vec(0.0..1.0f64, 0..5),
+    )
         .prop_map(|(text, len, seed, cut_at)| {
             let mut rng = fastrand::Rng::with_seed(seed);
             let payload = if text {

@@ -191,7 +191,11 @@ pub fn never_read(t: Target, stop: &AtomicBool) -> Tally {
     let mut at = 0;
     while !stopped(stop) {
         if at == frame.len() {
-            frame = raw::frame(true, Opcode::Binary, fastrand::usize(t.max_message / 4..=t.max_message));
+            frame = raw::frame(
+                true,
+                Opcode::Binary,
+                fastrand::usize(t.max_message / 4..=t.max_message),
+            );
             at = 0;
             messages += 1;
         }
@@ -258,7 +262,10 @@ pub fn handshake_flood(t: Target, stop: &AtomicBool) -> Tally {
             tally.add("handshake failed");
             continue;
         };
-        let code = s.write_all(&close).ok().and_then(|_| raw::read_close_code(&mut s));
+        let code = s
+            .write_all(&close)
+            .ok()
+            .and_then(|_| raw::read_close_code(&mut s));
         tally.add(match code {
             Some(code) => format!("handshake, then close {code}"),
             None => "handshake, then no close reply".into(),
@@ -281,8 +288,14 @@ pub fn oversized(t: Target, stop: &AtomicBool) -> Tally {
             continue;
         };
         let (what, bytes) = match round % 3 {
-            0 => ("one frame over the limit", raw::header(true, Opcode::Binary, max + 1)),
-            1 => ("a 2^62-byte frame", raw::header(true, Opcode::Text, 1 << 62)),
+            0 => (
+                "one frame over the limit",
+                raw::header(true, Opcode::Binary, max + 1),
+            ),
+            1 => (
+                "a 2^62-byte frame",
+                raw::header(true, Opcode::Text, 1 << 62),
+            ),
             _ => {
                 let half = t.max_message / 2;
                 let mut b = raw::frame(false, Opcode::Binary, half);
@@ -291,7 +304,10 @@ pub fn oversized(t: Target, stop: &AtomicBool) -> Tally {
                 ("fragments adding up past the limit", b)
             }
         };
-        let code = s.write_all(&bytes).ok().and_then(|_| raw::read_close_code(&mut s));
+        let code = s
+            .write_all(&bytes)
+            .ok()
+            .and_then(|_| raw::read_close_code(&mut s));
         tally.add(match code {
             Some(code) => format!("{what}: close {code}"),
             None => format!("{what}: no close frame"),

@@ -47,13 +47,19 @@ fn session(
     report: &mut EchoReport,
 ) -> Result<(), String> {
     let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
     let (mut ws, _) = tungstenite::client(format!("ws://{addr}/"), stream)
         .map_err(|e| format!("handshake: {e}"))?;
     while !stop.load(Ordering::Relaxed) {
         let len = fastrand::usize(..=max_len);
         let msg = if fastrand::bool() {
-            Message::text((0..len).map(|_| fastrand::alphanumeric()).collect::<String>())
+            Message::text(
+                (0..len)
+                    .map(|_| fastrand::alphanumeric())
+                    .collect::<String>(),
+            )
         } else {
             let mut data = vec![0u8; len];
             fastrand::fill(&mut data);

@@ -160,16 +160,31 @@ fn main() {
     };
     let (idle, slow) = (args.idle, args.slowloris);
     spawn("idle", Box::new(move |s| attacks::idle(target, idle, s)));
-    spawn("slowloris head", Box::new(move |s| attacks::slowloris_head(target, slow, s)));
-    spawn("slowloris frame", Box::new(move |s| attacks::slowloris_frame(target, slow, s)));
+    spawn(
+        "slowloris head",
+        Box::new(move |s| attacks::slowloris_head(target, slow, s)),
+    );
+    spawn(
+        "slowloris frame",
+        Box::new(move |s| attacks::slowloris_frame(target, slow, s)),
+    );
     spawn("garbage", Box::new(move |s| attacks::garbage(target, s)));
     spawn("resets", Box::new(move |s| attacks::resets(target, s)));
-    spawn("oversized", Box::new(move |s| attacks::oversized(target, s)));
+    spawn(
+        "oversized",
+        Box::new(move |s| attacks::oversized(target, s)),
+    );
     for _ in 0..args.never_readers {
-        spawn("never reads", Box::new(move |s| attacks::never_read(target, s)));
+        spawn(
+            "never reads",
+            Box::new(move |s| attacks::never_read(target, s)),
+        );
     }
     for _ in 0..args.flooders {
-        spawn("handshake flood", Box::new(move |s| attacks::handshake_flood(target, s)));
+        spawn(
+            "handshake flood",
+            Box::new(move |s| attacks::handshake_flood(target, s)),
+        );
     }
     let echoes: Vec<_> = (0..args.echo_clients)
         .map(|_| {
@@ -244,7 +259,9 @@ fn main() {
         pop.serial
     );
     if peak_rss > bound {
-        failures.push(format!("peak RSS {peak_rss} KiB over the bound {bound} KiB"));
+        failures.push(format!(
+            "peak RSS {peak_rss} KiB over the bound {bound} KiB"
+        ));
     }
     let peak_fds = peaks.fds.load(Ordering::Relaxed);
     println!(
@@ -252,7 +269,9 @@ fn main() {
         drained.map_or_else(|n| format!("{n} (did not drain)"), |n| n.to_string())
     );
     if let Err(n) = drained {
-        failures.push(format!("descriptors did not return to {base_fds}: {n} open"));
+        failures.push(format!(
+            "descriptors did not return to {base_fds}: {n} open"
+        ));
     }
 
     if failures.is_empty() {

@@ -108,7 +108,10 @@ pub fn read_close_code(stream: &mut TcpStream) -> Option<u16> {
 fn parse_server_frame(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
     let (&b0, &b1) = (buf.first()?, buf.get(1)?);
     let (len, at) = match b1 & 0x7F {
-        126 => (u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])), 4),
+        126 => (
+            u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+            4,
+        ),
         127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
         n => (u64::from(n), 2),
     };

@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
     let again = WsUrl::parse(&format!("ws://{}{}", url.authority, url.path));
     assert_eq!(again.as_ref().ok(), Some(&url), "{text:?}");
 
-    if (url.authority.clone() + &url.path).chars().any(char::is_control) {
+    if (url.authority.clone() + &url.path)
+        .chars()
+        .any(char::is_control)
+    {
         return;
     }
     let request = handshake::client_request(&url.authority, &url.path, KEY, &[], &[]);

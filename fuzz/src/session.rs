@@ -89,7 +89,11 @@ fn run<'a>(role: Role, limits: Limits, pieces: impl IntoIterator<Item = &'a [u8]
         buf.drain(..pos);
         // The session buffers payload itself; all a caller keeps is the
         // start of a header.
-        assert!(buf.len() < MAX_HEADER_LEN, "caller left holding {}", buf.len());
+        assert!(
+            buf.len() < MAX_HEADER_LEN,
+            "caller left holding {}",
+            buf.len()
+        );
         session.take_pending(&mut out);
     }
     assert_after_end(&mut session, &events);
@@ -179,7 +183,10 @@ fn check_run(role: Role, limits: Limits, input_len: usize, run: &Run) {
         .last()
         .filter(|f| f.opcode == Opcode::Close)
         .map(|f| f.payload[..f.payload.len().min(2)].to_vec());
-    assert_eq!(sent_close, expected_close, "our close does not fit the events");
+    assert_eq!(
+        sent_close, expected_close,
+        "our close does not fit the events"
+    );
 
     // Every byte we write answers a byte we read: a pong is its ping with
     // another header (a client's pong adds a 4-byte mask to a 2-byte ping

@@ -176,10 +176,12 @@ pub fn garbage(t: Target, stop: &AtomicBool) -> Tally {
     tally
 }
 
-/// Sends large messages and never reads: the echoes pile up until the
-/// server's write queue passes its high watermark and it stops reading,
-/// after which TCP itself blocks this sender.
-pub fn never_read(t: Target, stop: &AtomicBool) -> Tally {
+/// Sends and never reads: large messages, or (with `pings`) a stream of
+/// 125-byte pings, the ws-rs advisory's attack on the outgoing buffer. The
+/// echoes or pongs pile up until the server's write queue passes its high
+/// watermark and it stops reading, after which TCP itself blocks this
+/// sender.
+pub fn never_read(t: Target, pings: bool, stop: &AtomicBool) -> Tally {
     let mut tally = Tally::default();
     let Ok(mut s) = raw::open(t.addr, TIMEOUT) else {
         tally.add("connect failed");
@@ -191,11 +193,12 @@ pub fn never_read(t: Target, stop: &AtomicBool) -> Tally {
     let mut at = 0;
     while !stopped(stop) {
         if at == frame.len() {
-            frame = raw::frame(
-                true,
-                Opcode::Binary,
-                fastrand::usize(t.max_message / 4..=t.max_message),
-            );
+            frame = if pings {
+                raw::frame(true, Opcode::Ping, 125)
+            } else {
+                let len = fastrand::usize(t.max_message / 4..=t.max_message);
+                raw::frame(true, Opcode::Binary, len)
+            };
             at = 0;
             messages += 1;
         }
@@ -212,7 +215,8 @@ pub fn never_read(t: Target, stop: &AtomicBool) -> Tally {
         }
     }
     tally.add(format!(
-        "stalled by backpressure after {} KiB ({messages} messages started)",
+        "{}: stalled by backpressure after {} KiB ({messages} frames started)",
+        if pings { "pings" } else { "messages" },
         sent / 1024 / 256 * 256
     ));
     raw::reset(s);

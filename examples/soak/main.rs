@@ -79,7 +79,7 @@ struct Args {
     /// Idle connections held open for the whole run.
     #[arg(long, default_value_t = 4000)]
     idle: usize,
-    /// Connections that send without ever reading.
+    /// Connections that send without ever reading (half of them pings).
     #[arg(long, default_value_t = 8)]
     never_readers: usize,
     /// Slowloris sockets of each kind (before and after the upgrade).
@@ -174,10 +174,11 @@ fn main() {
         "oversized",
         Box::new(move |s| attacks::oversized(target, s)),
     );
-    for _ in 0..args.never_readers {
+    for i in 0..args.never_readers {
+        let pings = i % 2 == 1;
         spawn(
             "never reads",
-            Box::new(move |s| attacks::never_read(target, s)),
+            Box::new(move |s| attacks::never_read(target, pings, s)),
         );
     }
     for _ in 0..args.flooders {

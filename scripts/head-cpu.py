@@ -26,7 +26,7 @@ def main():
     pid = int(sys.argv[2])
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     size = int(sys.argv[4]) if len(sys.argv) > 4 else 8000
-    head = b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * (size - 29) + b"\r\n\r\n"
+    head = b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * (size - 27) + b"\r\n\r\n"
     before, started = cpu_seconds(pid), time.monotonic()
     answers = []
     for _ in range(count):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole test run, from a fresh machine: unit, integration and
-# doc tests (including the chat page in headless Chromium), then the
+# doc tests (including the chat page in headless Chromium), a short soak
+# under hostile load, every fuzz target for a short time, then the
 # Autobahn|Testsuite conformance runs (server, then both clients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,8 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 (cd tests/browser && npm ci --no-audit --no-fund)
 cargo test --release
+scripts/soak.sh 45
+scripts/fuzz.sh 20
 scripts/autobahn.sh
 scripts/autobahn-client.sh blocking
 scripts/autobahn-client.sh loop

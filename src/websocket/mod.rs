@@ -30,6 +30,7 @@ mod handle;
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -593,6 +594,10 @@ impl<H: Handler> Protocol for WsProtocol<H> {
         let config = &cx.shared().config;
         let limits = config.write_limits;
         let (max_conns, timeout) = (config.max_connections, config.handshake_timeout);
+        let open = match (&self.client, &config.shared_connection_count) {
+            (None, Some(count)) => count.fetch_add(1, Ordering::Relaxed) + 1,
+            _ => cx.open_connections(),
+        };
         let _ = cx.set_write_buffer_limits(limits.high, Some(limits.low));
         if let Some(request) = &self.client {
             let key = match &self.phase {
@@ -604,7 +609,7 @@ impl<H: Handler> Protocol for WsProtocol<H> {
                 handshake::client_request(&request.host, &request.path, &key, &protocols, &[]);
             self.link.path = request.path.clone();
             cx.write(&bytes);
-        } else if max_conns.is_some_and(|max| cx.open_connections() > max) {
+        } else if max_conns.is_some_and(|max| open > max) {
             let peer = cx.peer_addr();
             log::warn!("{peer}: refused: connection limit reached");
             WsCounters::bump(&cx.shared().counters.refused_busy);
@@ -648,6 +653,9 @@ impl<H: Handler> Protocol for WsProtocol<H> {
     }
 
     fn connection_lost(&mut self, cx: &mut Context<'_, Self>, error: Option<io::Error>) {
+        if let (None, Some(count)) = (&self.client, &cx.shared().config.shared_connection_count) {
+            count.fetch_sub(1, Ordering::Relaxed);
+        }
         let reason = match &error {
             Some(e) => format!("connection lost: {e}"),
             None => "connection closed".to_string(),

@@ -4,15 +4,21 @@
 //! graceful shutdown closes every connection of every worker with 1001.
 //! The peers are tungstenite clients and raw sockets.
 
+mod chat_client;
 mod common;
 mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
+use std::sync::Arc;
+
+use chat_client::User;
 use common::{wait_until, DEADLINE};
+use serde_json::json;
 use support::{close_payload, Raw, Wsloop, CLOSE, TEXT};
 use tungstenite::protocol::frame::coding::CloseCode;
+use wsloop::chat::{Chat, ServerCell, SharedRoom};
 use wsloop::{Config, Handler, Message, RunningServer, Server, WebSocket};
 
 type Client = tungstenite::WebSocket<TcpStream>;
@@ -86,6 +92,7 @@ fn connections_spread_over_workers_and_ids_name_their_worker() {
         let me = ws.get_ref().local_addr().unwrap();
         assert_eq!(read_text(ws), format!("to {me}"));
     }
+    drop(clients);
     server.stop().unwrap();
 }
 
@@ -109,6 +116,7 @@ fn a_broadcast_reaches_connections_on_every_worker_in_order() {
             assert_eq!(read_text(ws), format!("news {i}"));
         }
     }
+    drop(clients);
     server.stop().unwrap();
 }
 
@@ -232,6 +240,104 @@ fn tcp_echo_binary_with_two_workers() {
         s.read_exact(&mut back).unwrap();
         assert_eq!(back, text.as_bytes());
     }
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait().code(), Some(0));
+    assert_eq!(server.log_lines("connection(s) served").len(), 2);
+}
+
+/// One chat room over two workers: users on both workers see each login
+/// with the whole user list, every message, and each departure (explicit or
+/// by disconnect); a name taken on one worker is refused on the other.
+#[test]
+fn the_chat_keeps_one_room_across_workers() {
+    let cell = ServerCell::default();
+    let room = Arc::new(SharedRoom::new(cell.clone()));
+    let config = Config::default();
+    let server = Server::spawn_workers("127.0.0.1:0".parse().unwrap(), config, 2, move |worker| {
+        Chat::new().in_room(room.clone(), worker)
+    })
+    .unwrap();
+    let handle = server.handle.clone();
+    let _ = cell.set(handle.clone());
+    let addr = handle.local_addr();
+
+    // Users join one by one; each newcomer's login lists everyone so far,
+    // and everyone already in hears it.
+    let mut users: Vec<User> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for i in 0..12 {
+        let name = format!("u{i:02}");
+        let (user, login) = User::join(addr, &name);
+        names.push(name);
+        assert_eq!(login["user_list"], json!(names));
+        for other in &mut users {
+            assert_eq!(other.recv(), login);
+        }
+        users.push(user);
+    }
+    let per_worker: Vec<u64> = handle.worker_stats().iter().map(|s| s.open).collect();
+    assert!(per_worker.iter().all(|&n| n > 0), "{per_worker:?}");
+
+    // A taken name is refused whichever worker the newcomer lands on.
+    for _ in 0..4 {
+        let mut dup = User::connect(addr);
+        dup.send(json!({"type": "register", "uuid": "u00", "content": "again"}));
+        assert_eq!(dup.recv()["type"], "error");
+    }
+
+    // Each user says something; everyone hears all of it, each sender's
+    // messages in the order sent.
+    for (i, user) in users.iter_mut().enumerate() {
+        user.say(&format!("first from {i}"));
+        user.say(&format!("second from {i}"));
+    }
+    for user in &mut users {
+        let mut next = [0; 12];
+        for _ in 0..24 {
+            let msg = user.recv();
+            assert_eq!(msg["type"], "user");
+            let from: usize = msg["from"].as_str().unwrap()[1..].parse().unwrap();
+            let expected = ["first", "second"][next[from]];
+            assert_eq!(msg["content"], format!("{expected} from {from}"));
+            next[from] += 1;
+        }
+    }
+
+    // One leaves explicitly, one just disconnects: the rest are told.
+    users[0].send(json!({"type": "unregister", "content": "bye"}));
+    assert_eq!(users[0].recv()["content"], "bye");
+    let gone = users.remove(1);
+    drop(gone);
+    let remaining: Vec<&String> = names[2..].iter().collect();
+    for user in users.iter_mut().skip(1) {
+        assert_eq!(user.recv()["content"], "bye");
+        let logout = user.recv();
+        assert_eq!(logout["content"], "u01 left");
+        assert_eq!(logout["user_list"], json!(remaining));
+    }
+    drop(users);
+    server.stop().unwrap();
+}
+
+/// The binary: `wsloop chat --workers 2` serves one room as well.
+#[test]
+fn chat_binary_with_two_workers_shares_the_room() {
+    let mut server = Wsloop::start(&["chat", "--addr", "127.0.0.1:0", "--workers", "2"]);
+    let (mut first, _) = User::join(server.addr, "first");
+    let mut others: Vec<User> = (0..6)
+        .map(|i| User::join(server.addr, &format!("other{i}")).0)
+        .collect();
+    for i in 0..6 {
+        assert_eq!(first.recv()["content"], format!("other{i} joined"));
+    }
+    first.say("hello all");
+    for (i, other) in others.iter_mut().enumerate() {
+        for j in i + 1..6 {
+            assert_eq!(other.recv()["content"], format!("other{j} joined"));
+        }
+        assert_eq!(other.recv()["content"], "hello all");
+    }
+    drop((first, others));
     server.signal(libc::SIGTERM);
     assert_eq!(server.wait().code(), Some(0));
     assert_eq!(server.log_lines("connection(s) served").len(), 2);

@@ -166,8 +166,10 @@ impl Chat {
             return;
         };
         if self.by_uuid.get(&uuid) != Some(&ws.id()) {
-            // Still waiting for the room's answer, which will find the
-            // connection gone and give the name back.
+            // Still waiting for the room's answer: withdraw the request.
+            if let Some(room) = &self.room {
+                let _ = room.abandon(self.seat(ws), uuid);
+            }
             return;
         }
         self.by_uuid.remove(&uuid);

@@ -24,15 +24,17 @@
 //! lost them), logging one line when the connection goes and one when it
 //! is back.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use redis::{Commands, Connection, RedisResult};
+use serde::{Deserialize, Serialize};
 
 use super::room::{self, Room, RoomBusy, Seat, ServerCell};
 
@@ -71,6 +73,7 @@ enum Op {
     Join(Seat, String, String),
     Say(String, String),
     Leave(String, Option<String>, Option<Seat>),
+    Abandon(Seat, String),
     /// The node stops: remove its users and its key, then acknowledge.
     Depart(mpsc::Sender<()>),
 }
@@ -93,22 +96,24 @@ impl RedisRoom {
         let id = format!("{}-{:08x}", std::process::id(), fastrand::u32(..));
         let keys = Keys::new(&options.prefix, &id);
         let health = Arc::new(Health::default());
+        let pending = Arc::new(Pending::default());
         let (ops, rx) = mpsc::sync_channel(QUEUE);
         let node = Node {
             client: client.clone(),
             conn: Some(conn),
             keys: keys.clone(),
             ttl: options.ttl,
-            local: BTreeSet::new(),
+            local: BTreeMap::new(),
             server: server.clone(),
             health: health.clone(),
+            pending: pending.clone(),
         };
         thread::Builder::new()
             .name("chat-redis".into())
             .spawn(move || node.run(rx))?;
         thread::Builder::new()
             .name("chat-redis-sub".into())
-            .spawn(move || subscribe(client, keys.room, server, health))?;
+            .spawn(move || subscribe(client, keys, server, health, pending))?;
         log::info!("chat node {id} shares its room through {}", options.url);
         Ok(Arc::new(RedisRoom { ops, id }))
     }
@@ -138,6 +143,10 @@ impl RedisRoom {
 impl Room for RedisRoom {
     fn join(&self, seat: Seat, uuid: String, content: String) -> Result<(), RoomBusy> {
         self.queue(Op::Join(seat, uuid, content))
+    }
+
+    fn abandon(&self, seat: Seat, uuid: String) -> Result<(), RoomBusy> {
+        self.queue(Op::Abandon(seat, uuid))
     }
 
     fn say(&self, from: String, content: String) -> Result<(), RoomBusy> {
@@ -213,10 +222,12 @@ struct Node {
     conn: Option<Connection>,
     keys: Keys,
     ttl: Duration,
-    /// The uuids this node put in the user list, to restore after a restart.
-    local: BTreeSet<String>,
+    /// The uuids this node put in the user list, and where their users
+    /// sit, to restore them after a Redis restart.
+    local: BTreeMap<String, Seat>,
     server: ServerCell,
     health: Arc<Health>,
+    pending: Arc<Pending>,
 }
 
 impl Node {
@@ -232,6 +243,12 @@ impl Node {
                 Ok(Op::Join(seat, uuid, content)) => self.join(seat, uuid, &content),
                 Ok(Op::Say(from, content)) => self.publish(&room::user_text(&from, &content)),
                 Ok(Op::Leave(uuid, content, notify)) => self.leave(uuid, content, notify),
+                Ok(Op::Abandon(seat, uuid)) => {
+                    // Only if the name went to that very connection.
+                    if self.local.get(&uuid) == Some(&seat) {
+                        self.leave(uuid, None, None);
+                    }
+                }
                 Ok(Op::Depart(done)) => {
                     self.depart();
                     let _ = done.send(());
@@ -272,7 +289,7 @@ impl Node {
     fn reconnect(&mut self) -> bool {
         let restored = open(&self.client).and_then(|mut conn| {
             conn.pset_ex::<_, _, ()>(&self.keys.node, 1, self.ttl.as_millis() as u64)?;
-            for uuid in &self.local {
+            for uuid in self.local.keys() {
                 conn.hset::<_, _, _, ()>(&self.keys.users, uuid, &self.keys.id)?;
             }
             Ok(conn)
@@ -301,14 +318,25 @@ impl Node {
     /// Publishes `text` to every node. When Redis is unreachable, this
     /// node's own users still get it.
     fn publish(&mut self, text: &str) {
+        self.publish_envelope(Envelope {
+            admit: None,
+            text: text.into(),
+        })
+    }
+
+    fn publish_envelope(&mut self, envelope: Envelope<'_>) {
         let channel = self.keys.room.clone();
-        if self
-            .redis(|c| c.publish::<_, _, ()>(&channel, text))
-            .is_none()
-        {
-            if let Some(server) = self.server.get() {
-                room::deliver_everywhere(server, text);
+        let payload = serde_json::to_string(&envelope).unwrap_or_default();
+        if self.redis(|c| c.publish::<_, _, ()>(&channel, &payload)).is_some() {
+            return;
+        }
+        if let Some(server) = self.server.get() {
+            if let Some((_, uuid)) = &envelope.admit {
+                if let Some(seat) = self.pending.take(uuid) {
+                    room::admit(server, seat, uuid.to_string());
+                }
             }
+            room::deliver_everywhere(server, &envelope.text);
         }
     }
 
@@ -321,21 +349,32 @@ impl Node {
             None => room::refuse(&server, seat, uuid, "chat backend unavailable".into()),
             Some(false) => room::refuse(&server, seat, uuid, "uuid already taken".into()),
             Some(true) => {
-                self.local.insert(uuid.clone());
-                // Posted before the notice is published, so the newcomer is
-                // a user of its worker by the time the notice comes back.
-                room::admit(&server, seat, uuid);
+                self.local.insert(uuid.clone(), seat);
+                // The newcomer becomes a user of its worker when its own
+                // login notice comes back from Redis, and not before: every
+                // notice published earlier reaches this node first, and so
+                // is not delivered to someone who was not there yet.
+                self.pending.put(uuid.clone(), seat);
                 let list = self.user_list().unwrap_or_default();
                 let list: Vec<&str> = list.iter().map(String::as_str).collect();
-                self.publish(&room::login_text(content, &list));
+                let text = room::login_text(content, &list);
+                self.publish_envelope(Envelope {
+                    admit: Some((id.into(), uuid.into())),
+                    text: text.into(),
+                });
             }
         }
     }
 
     fn leave(&mut self, uuid: String, content: Option<String>, notify: Option<Seat>) {
         self.local.remove(&uuid);
+        // A newcomer who left before its login came back is never admitted.
+        self.pending.take(&uuid);
         let users = self.keys.users.clone();
-        self.redis(|c| c.hdel::<_, _, ()>(&users, &uuid));
+        if self.redis(|c| c.hdel::<_, _, usize>(&users, &uuid)) == Some(0) {
+            // Already removed (a heartbeat found its node dead): announced then.
+            return;
+        }
         let list = self.user_list().unwrap_or_default();
         let list: Vec<&str> = list.iter().map(String::as_str).collect();
         let text = room::logout_text(&uuid, content.as_deref(), &list);
@@ -394,7 +433,7 @@ impl Node {
 
     fn depart(&mut self) {
         let (users, node) = (self.keys.users.clone(), self.keys.node.clone());
-        for uuid in std::mem::take(&mut self.local) {
+        for uuid in std::mem::take(&mut self.local).into_keys() {
             self.redis(|c| c.hdel::<_, _, ()>(&users, &uuid));
         }
         self.redis(|c| c.del::<_, ()>(&node));
@@ -404,24 +443,42 @@ impl Node {
 /// The subscription thread: delivers every notice published on the room's
 /// channel to the users of every worker of this node, reconnecting (with a
 /// growing pause, at most a second) whenever the connection drops.
-fn subscribe(client: redis::Client, channel: String, server: ServerCell, health: Arc<Health>) {
+fn subscribe(
+    client: redis::Client,
+    keys: Keys,
+    server: ServerCell,
+    health: Arc<Health>,
+    pending: Arc<Pending>,
+) {
     let mut pause = Duration::from_millis(50);
     loop {
         let outcome: RedisResult<()> = client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
             .and_then(|mut conn| {
                 let mut sub = conn.as_pubsub();
-                sub.subscribe(&channel)?;
+                sub.subscribe(&keys.room)?;
                 health.restored();
                 pause = Duration::from_millis(50);
                 loop {
                     let msg = sub.get_message()?;
-                    let Ok(text) = msg.get_payload::<String>() else {
+                    let Ok(payload) = msg.get_payload::<String>() else {
                         continue;
                     };
-                    if let Some(server) = server.get() {
-                        room::deliver_everywhere(server, &text);
+                    let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(&payload) else {
+                        log::warn!("chat: ignoring a malformed notice from redis");
+                        continue;
+                    };
+                    let Some(server) = server.get() else {
+                        continue;
+                    };
+                    if let Some((node, uuid)) = &envelope.admit {
+                        if *node == keys.id {
+                            if let Some(seat) = pending.take(uuid) {
+                                room::admit(server, seat, uuid.to_string());
+                            }
+                        }
                     }
+                    room::deliver_everywhere(server, &envelope.text);
                 }
             });
         if let Err(e) = outcome {
@@ -429,5 +486,35 @@ fn subscribe(client: redis::Client, channel: String, server: ServerCell, health:
         }
         thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// What goes through the channel: a notice for every user, and for a login
+/// the (node, uuid) whose node admits the newcomer on seeing it.
+#[derive(Serialize, Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    admit: Option<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+}
+
+/// Registrations waiting for their login notice to come back.
+#[derive(Default)]
+struct Pending {
+    seats: Mutex<HashMap<String, Seat>>,
+}
+
+impl Pending {
+    fn put(&self, uuid: String, seat: Seat) {
+        self.lock().insert(uuid, seat);
+    }
+
+    fn take(&self, uuid: &str) -> Option<Seat> {
+        self.lock().remove(uuid)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seat>> {
+        self.seats.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

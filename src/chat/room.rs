@@ -15,7 +15,7 @@
 //! reach each worker through one FIFO channel. Two senders on different
 //! workers may be seen in different orders by different users.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::messages::Outgoing;
@@ -51,6 +51,9 @@ pub trait Room: Send + Sync + 'static {
     /// `seat` asks to join as `uuid`. The room answers on the seat's worker
     /// with [`admit`] (then everyone gets the login notice) or [`refuse`].
     fn join(&self, seat: Seat, uuid: String, content: String) -> Result<(), RoomBusy>;
+    /// `seat` closed before the answer to its `join` as `uuid` came: if the
+    /// name went to it, it leaves again (announced like a disconnect).
+    fn abandon(&self, seat: Seat, uuid: String) -> Result<(), RoomBusy>;
     /// `from` says `content` to everyone.
     fn say(&self, from: String, content: String) -> Result<(), RoomBusy>;
     /// `uuid` leaves; everyone gets the logout notice, and so does `notify`
@@ -125,14 +128,12 @@ pub fn deliver_to(server: &ServerHandle<Chat>, seat: Seat, text: &str) {
 }
 
 /// The room let `seat` in as `uuid`: it becomes one of its worker's users.
-/// If the connection closed meanwhile, the room is told it left.
+/// A connection that closed meanwhile has told the room already.
 pub fn admit(server: &ServerHandle<Chat>, seat: Seat, uuid: String) {
     post(server, seat.worker, move |lp| {
         let chat = &mut lp.shared().handler;
         if chat.by_conn.get(&seat.conn) == Some(&uuid) {
             chat.by_uuid.insert(uuid, seat.conn);
-        } else if let Some(room) = chat.room.clone() {
-            let _ = room.leave(uuid, None, None);
         }
     });
 }
@@ -154,7 +155,8 @@ pub fn refuse(server: &ServerHandle<Chat>, seat: Seat, uuid: String, reason: Str
 /// list behind a mutex (taken once per register or leave, never per
 /// message), delivery through the workers' loop handles.
 pub struct SharedRoom {
-    users: Mutex<BTreeSet<String>>,
+    /// Everyone registered, and where.
+    users: Mutex<BTreeMap<String, Seat>>,
     server: ServerCell,
 }
 
@@ -167,7 +169,7 @@ impl SharedRoom {
         }
     }
 
-    fn users(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+    fn users(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Seat>> {
         self.users.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -179,18 +181,26 @@ impl Room for SharedRoom {
         };
         let text = {
             let mut users = self.users();
-            if !users.insert(uuid.clone()) {
+            if users.contains_key(&uuid) {
                 drop(users);
                 refuse(server, seat, uuid, "uuid already taken".into());
                 return Ok(());
             }
-            let list: Vec<&str> = users.iter().map(String::as_str).collect();
+            users.insert(uuid.clone(), seat);
+            let list: Vec<&str> = users.keys().map(String::as_str).collect();
             login_text(&content, &list)
         };
         // Posted before the notice, so the newcomer is a user when it comes.
         admit(server, seat, uuid);
         deliver_everywhere(server, &text);
         Ok(())
+    }
+
+    fn abandon(&self, seat: Seat, uuid: String) -> Result<(), RoomBusy> {
+        if self.users().get(&uuid) != Some(&seat) {
+            return Ok(());
+        }
+        self.leave(uuid, None, None)
     }
 
     fn say(&self, from: String, content: String) -> Result<(), RoomBusy> {
@@ -208,10 +218,10 @@ impl Room for SharedRoom {
         let server = self.server.get().ok_or(RoomBusy)?;
         let text = {
             let mut users = self.users();
-            if !users.remove(&uuid) {
+            if users.remove(&uuid).is_none() {
                 return Ok(());
             }
-            let list: Vec<&str> = users.iter().map(String::as_str).collect();
+            let list: Vec<&str> = users.keys().map(String::as_str).collect();
             logout_text(&uuid, content.as_deref(), &list)
         };
         if let Some(seat) = notify {

@@ -53,7 +53,9 @@ impl Redis {
             });
         let redis = Redis { child, port };
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_until("redis-server accepting", || TcpStream::connect(addr).is_ok());
+        wait_until("redis-server accepting", || {
+            TcpStream::connect(addr).is_ok()
+        });
         redis
     }
 
@@ -75,25 +77,33 @@ impl Drop for Redis {
 }
 
 fn node(redis: &Redis) -> Wsloop {
-    Wsloop::start(&[
+    node_with(redis, &[])
+}
+
+fn node_with(redis: &Redis, more: &[&str]) -> Wsloop {
+    let url = redis.url();
+    let mut args = vec![
         "chat",
         "--addr",
         "127.0.0.1:0",
         "--redis",
-        &redis.url(),
+        &url,
         "--redis-ttl",
         TTL,
-    ])
+    ];
+    args.extend_from_slice(more);
+    Wsloop::start(&args)
 }
 
 fn is_logout_of(uuid: &str) -> impl Fn(&Value) -> bool + '_ {
     move |v| v["type"] == "logout" && v["content"] == format!("{uuid} left")
 }
 
+/// Node A runs two workers, so notices also cross workers within a node.
 #[test]
 fn register_send_and_logout_across_nodes() {
     let redis = Redis::start();
-    let (a, b) = (node(&redis), node(&redis));
+    let (a, b) = (node_with(&redis, &["--workers", "2"]), node(&redis));
     let (mut alice, login) = User::join(a.addr, "alice");
     assert_eq!(login["user_list"], json!(["alice"]));
     // A login on node B lists the users of node A.
@@ -136,7 +146,18 @@ fn register_send_and_logout_across_nodes() {
         .wait_for(DEADLINE, |v| v["type"] == "logout")
         .expect("logout on node A");
     assert_eq!(seen, logout);
-    drop((alice, bob, impostor));
+
+    // Several users on node A's two workers hear node B's messages.
+    let mut more: Vec<User> = (0..6)
+        .map(|i| User::join(a.addr, &format!("more{i}")).0)
+        .collect();
+    let (mut bob, _) = User::join(b.addr, "bob");
+    bob.say("to all of node A");
+    for user in &mut more {
+        let heard = user.wait_for(DEADLINE, |v| v["type"] == "user");
+        assert_eq!(heard.expect("bob's message")["content"], "to all of node A");
+    }
+    drop((alice, bob, impostor, more));
 }
 
 #[test]
@@ -180,7 +201,10 @@ fn the_users_of_a_killed_node_disappear_within_the_ttl() {
     }
     left.sort();
     assert_eq!(left, ["bob left", "carol left"]);
-    eprintln!("node B's users removed {:?} after SIGKILL", killed.elapsed());
+    eprintln!(
+        "node B's users removed {:?} after SIGKILL",
+        killed.elapsed()
+    );
     // They are gone from the list too.
     let (_dave, login) = User::join(a.addr, "dave");
     assert_eq!(login["user_list"], json!(["alice", "dave"]));
@@ -218,7 +242,10 @@ fn a_redis_restart_mid_chat_is_survived() {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "messages do not cross after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "messages do not cross after the restart"
+        );
     }
     // And the user list came back from both nodes: a newcomer sees everyone.
     wait_until("user list restored", || {
@@ -230,7 +257,12 @@ fn a_redis_restart_mid_chat_is_survived() {
         complete
     });
     for node in [&a, &b] {
-        assert_eq!(node.log_lines("redis connection lost").len(), 1, "{:?}", node.log_lines("redis"));
+        assert_eq!(
+            node.log_lines("redis connection lost").len(),
+            1,
+            "{:?}",
+            node.log_lines("redis")
+        );
         assert!(!node.log_lines("redis reconnected").is_empty());
     }
 }

@@ -327,7 +327,10 @@ impl Node {
     fn publish_envelope(&mut self, envelope: Envelope<'_>) {
         let channel = self.keys.room.clone();
         let payload = serde_json::to_string(&envelope).unwrap_or_default();
-        if self.redis(|c| c.publish::<_, _, ()>(&channel, &payload)).is_some() {
+        if self
+            .redis(|c| c.publish::<_, _, ()>(&channel, &payload))
+            .is_some()
+        {
             return;
         }
         if let Some(server) = self.server.get() {

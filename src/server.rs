@@ -108,7 +108,10 @@ impl<H: Handler> Server<H> {
         let mut listeners = listeners::bind(addr, count, mode)?.into_iter();
         let first = listeners.next().expect("one listener per worker");
         let addr = first.local_addr()?;
-        config.shared_connection_count = Some(Arc::default());
+        if config.max_connections.is_some() {
+            // One count for all workers, so the limit is a total.
+            config.shared_connection_count = Some(Arc::default());
+        }
         let counters = Arc::new(WsCounters::default());
         let make_handler = Arc::new(make_handler);
         let lp = workers::build(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole test run, from a fresh machine: unit, integration and
-# doc tests (including the chat page in headless Chromium), a short soak
-# under hostile load, every fuzz target for a short time, then the
+# doc tests (including the chat page in headless Chromium and the chat
+# nodes sharing a room through redis-server), a short soak under hostile
+# load, every fuzz target for a short time, then the
 # Autobahn|Testsuite conformance runs (server, then both clients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,8 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update && apt-get install -y chromium
 fi
 (cd tests/browser && npm ci --no-audit --no-fund)
+# tests/chat_redis.rs starts its own redis-server processes.
+command -v redis-server || (apt-get update && apt-get install -y redis-server)
 cargo test --release
 scripts/soak.sh 45
 scripts/fuzz.sh 20

@@ -25,10 +25,10 @@ pub mod ws;
 
 pub use protocol::Protocol;
 pub use reactor::{
-    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId,
+    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId, TryPostError,
     MESSAGE_QUEUE_CAPACITY, READ_CHUNK,
 };
-pub use server::{ConnectionInfo, RunningServer, Server, ServerHandle};
+pub use server::{AcceptMode, ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;
 pub use transport::{ConnStats, LimitsError, Transport, WriteLimits};
 // `handler` keeps the module's former top-level path, `wsloop::handler`.

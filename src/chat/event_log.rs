@@ -33,6 +33,15 @@ impl EventLog {
         })
     }
 
+    /// A second handle on the same file, for another worker: each line is
+    /// still one append, so lines of different workers never interleave.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(EventLog {
+            file: self.file.try_clone()?,
+            failed: false,
+        })
+    }
+
     /// Appends one event. A write error is logged once and otherwise
     /// ignored: the chat matters more than its log.
     pub fn record(&mut self, peer: SocketAddr, kind: &str, uuid: Option<&str>) {

@@ -13,8 +13,11 @@
 
 pub mod event_log;
 pub mod messages;
+pub mod redis;
+pub mod room;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::reactor::ConnId;
 use crate::websocket::{Handler, WebSocket};
@@ -22,6 +25,7 @@ use crate::ws::{HttpRequest, HttpResponse, Message, Request};
 
 pub use event_log::EventLog;
 use messages::{Incoming, Outgoing};
+pub use room::{Room, Seat, ServerCell, SharedRoom};
 
 /// The browser client, served at `/`.
 pub const PAGE: &str = include_str!("page.html");
@@ -30,11 +34,19 @@ pub const PAGE: &str = include_str!("page.html");
 const MAX_UUID: usize = 64;
 
 /// The chat room: who is registered, on which connection.
+///
+/// On its own, one `Chat` on one loop is the whole room. Joined to a
+/// [`Room`] ([`Chat::in_room`]), it holds only the users of its own loop
+/// and the room holds the list of everyone (see [`room`]).
 #[derive(Default)]
 pub struct Chat {
+    /// Registered users of this loop, the ones it delivers to.
     by_uuid: BTreeMap<String, ConnId>,
+    /// This loop's connections that registered (or, in a room, asked to).
     by_conn: HashMap<ConnId, String>,
     log: Option<EventLog>,
+    room: Option<Arc<dyn Room>>,
+    worker: usize,
 }
 
 impl Chat {
@@ -49,7 +61,27 @@ impl Chat {
         self
     }
 
-    /// Registered uuids, sorted.
+    /// Serves worker `worker` of a chat whose room is `room`.
+    pub fn in_room(mut self, room: Arc<dyn Room>, worker: usize) -> Self {
+        self.room = Some(room);
+        self.worker = worker;
+        self
+    }
+
+    fn seat(&self, ws: &WebSocket<'_>) -> Seat {
+        Seat {
+            worker: self.worker,
+            conn: ws.id(),
+        }
+    }
+
+    /// The uuid `ws` is registered as (not merely asked for).
+    fn registered(&self, ws: &WebSocket<'_>) -> Option<&String> {
+        let uuid = self.by_conn.get(&ws.id())?;
+        (self.by_uuid.get(uuid) == Some(&ws.id())).then_some(uuid)
+    }
+
+    /// Registered uuids, sorted (of this loop only, in a room).
     pub fn users(&self) -> Vec<&str> {
         self.by_uuid.keys().map(String::as_str).collect()
     }
@@ -84,6 +116,15 @@ impl Chat {
             let reason = format!("uuid must have 1 to {MAX_UUID} characters");
             return self.refuse(ws, &reason);
         }
+        if let Some(room) = self.room.clone() {
+            self.by_conn.insert(ws.id(), uuid.clone());
+            self.record(ws, "register", Some(&uuid));
+            if room.join(self.seat(ws), uuid, content.to_string()).is_err() {
+                self.by_conn.remove(&ws.id());
+                self.refuse(ws, "chat is busy, try again");
+            }
+            return;
+        }
         if self.by_uuid.contains_key(&uuid) {
             return self.refuse(ws, "uuid already taken");
         }
@@ -98,10 +139,16 @@ impl Chat {
     }
 
     fn say(&mut self, ws: &mut WebSocket<'_>, content: &str) {
-        let Some(from) = self.by_conn.get(&ws.id()).cloned() else {
+        let Some(from) = self.registered(ws).cloned() else {
             return self.refuse(ws, "register first");
         };
         self.record(ws, "send", Some(&from));
+        if let Some(room) = &self.room {
+            if room.say(from, content.to_string()).is_err() {
+                log::warn!("chat: room busy, a message from {} is lost", ws.peer_addr());
+            }
+            return;
+        }
         self.broadcast(
             ws,
             &Outgoing::User {
@@ -117,12 +164,27 @@ impl Chat {
         let Some(uuid) = self.by_conn.remove(&ws.id()) else {
             return;
         };
+        if self.by_uuid.get(&uuid) != Some(&ws.id()) {
+            // Still waiting for the room's answer: withdraw the request.
+            if let Some(room) = &self.room {
+                let _ = room.abandon(self.seat(ws), uuid);
+            }
+            return;
+        }
         self.by_uuid.remove(&uuid);
         self.record(
             ws,
             if explicit { "unregister" } else { "disconnect" },
             Some(&uuid),
         );
+        if let Some(room) = &self.room {
+            let notify = explicit.then(|| self.seat(ws));
+            let content = content.map(str::to_string);
+            if room.leave(uuid, content, notify).is_err() {
+                log::warn!("chat: room busy, a logout is lost");
+            }
+            return;
+        }
         let default = format!("{uuid} left");
         let logout = Outgoing::Logout {
             content: content.unwrap_or(&default),
@@ -164,7 +226,7 @@ impl Handler for Chat {
             Ok(Incoming::Register { uuid, content }) => self.register(ws, uuid, &content),
             Ok(Incoming::Send { content }) => self.say(ws, &content),
             Ok(Incoming::Unregister { uuid, content }) => {
-                let own = self.by_conn.get(&ws.id());
+                let own = self.registered(ws);
                 match (own, uuid) {
                     (None, _) => self.refuse(ws, "not registered"),
                     (Some(own), Some(uuid)) if *own != uuid => {

@@ -2,8 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use wsloop::chat::{Chat, EventLog};
+use wsloop::chat::redis::{RedisOptions, RedisRoom};
+use wsloop::chat::{Chat, EventLog, Room, ServerCell, SharedRoom};
 use wsloop::{Config, Server};
 
 /// Options of `wsloop chat`.
@@ -21,22 +24,63 @@ pub struct Args {
     /// Most bytes queued for one client; past it a client that does not read is closed with 1008.
     #[arg(long, default_value = "1m", value_parser = super::parse_size)]
     pub max_write_buffer: usize,
+    #[command(flatten)]
+    pub workers: super::WorkerArgs,
+    /// Share the room with other chat processes through Redis (redis://HOST:PORT).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// With --redis: a node's users are removed this long after its last heartbeat.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::parse_timeout)]
+    pub redis_ttl: super::Timeout,
 }
 
 /// Runs the chat server until SIGINT/SIGTERM.
 pub fn run(args: Args) -> std::io::Result<()> {
-    let mut chat = Chat::new();
-    if let Some(path) = &args.log_file {
-        chat = chat.with_log(EventLog::open(path)?);
-    }
+    let log = match &args.log_file {
+        Some(path) => Some(EventLog::open(path)?),
+        None => None,
+    };
     let mut config = Config::default().with_max_message_size(args.max_message_size);
     // A chat has many small messages: a client this far behind is gone.
     config.max_write_buffer = args.max_write_buffer.max(args.max_message_size + 64);
-    let server = Server::bind(args.addr, config, chat)?;
+
+    // The room outlives any one loop: it is made first, and learns the
+    // server's handle once the server is bound.
+    let cell = ServerCell::default();
+    let mut redis = None;
+    let room: Option<Arc<dyn Room>> = match &args.redis {
+        Some(url) => {
+            let mut options = RedisOptions::new(url);
+            options.ttl = args.redis_ttl.0.unwrap_or(options.ttl);
+            let node = RedisRoom::start(options, cell.clone())?;
+            redis = Some(node.clone());
+            Some(node)
+        }
+        None if args.workers.workers > 1 => Some(Arc::new(SharedRoom::new(cell.clone()))),
+        None => None,
+    };
+    let w = args.workers;
+    let server =
+        Server::bind_workers_with(args.addr, config, w.workers, w.accept, move |worker| {
+            let mut chat = Chat::new();
+            if let Some(log) = log.as_ref().and_then(|l| l.try_clone().ok()) {
+                chat = chat.with_log(log);
+            }
+            match &room {
+                Some(room) => chat.in_room(room.clone(), worker),
+                None => chat,
+            }
+        })?;
+    let _ = cell.set(server.handle());
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();
     })?;
+    w.log(server.workers());
     log::info!("chat server listening on http://{}/", server.local_addr());
-    server.run()
+    let result = server.run();
+    if let Some(node) = redis {
+        node.depart(Duration::from_secs(2));
+    }
+    result
 }

@@ -35,9 +35,11 @@ pub struct Args {
     /// Close with 1001 after this long without a message either way; pings do not count (0 = off).
     #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_timeout)]
     pub idle_timeout: Timeout,
-    /// Answer connections past this many with HTTP 503 (0 = no limit).
+    /// Answer connections past this many (in total over the workers) with HTTP 503 (0 = no limit).
     #[arg(long, default_value_t = 0)]
     pub max_connections: usize,
+    #[command(flatten)]
+    pub workers: super::WorkerArgs,
 }
 
 impl Args {
@@ -71,11 +73,13 @@ impl Handler for Echo {
 /// Runs the echo server until SIGINT/SIGTERM, then shuts down gracefully.
 pub fn run(args: Args) -> std::io::Result<()> {
     let config = args.config().map_err(std::io::Error::other)?;
-    let server = Server::bind(args.addr, config, Echo)?;
+    let w = args.workers;
+    let server = Server::bind_workers_with(args.addr, config, w.workers, w.accept, |_| Echo)?;
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();
     })?;
+    w.log(server.workers());
     log::info!("echo server listening on ws://{}", server.local_addr());
     server.run()
 }

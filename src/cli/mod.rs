@@ -21,6 +21,43 @@ pub fn init_logging(verbose: u8, default: &str) {
         .init();
 }
 
+/// How many event loops (threads) serve one port, and how they share it.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct WorkerArgs {
+    /// Event loops (threads) accepting on the port: a number, or 0 / auto for one per core.
+    #[arg(long, default_value = "1", value_parser = parse_workers)]
+    pub workers: usize,
+    /// How workers share the port: reuseport (a socket each, the kernel
+    /// hashes connections over them) or shared (one socket, every worker
+    /// woken, the first to accept wins).
+    #[arg(long, default_value = "reuseport")]
+    pub accept: wsloop::AcceptMode,
+}
+
+impl WorkerArgs {
+    /// Says how the port is served, when more than one loop serves it.
+    pub fn log(&self, workers: usize) {
+        if workers > 1 {
+            let mode = match self.accept {
+                wsloop::AcceptMode::ReusePort => "one SO_REUSEPORT socket each",
+                wsloop::AcceptMode::Shared => "one shared socket",
+            };
+            log::info!("{workers} workers, {mode}");
+        }
+    }
+}
+
+/// Parses `--workers`: a count, with `0` or `auto` meaning one per core.
+pub fn parse_workers(text: &str) -> Result<usize, String> {
+    let n = match text.trim() {
+        "auto" => 0,
+        t => t
+            .parse()
+            .map_err(|_| format!("not a worker count: {text:?} (a number, or auto)"))?,
+    };
+    Ok(wsloop::server::worker_count(n))
+}
+
 /// A timeout option: a duration, or off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeout(pub Option<Duration>);

@@ -1,6 +1,6 @@
 //! Reaching the loop from other threads: a channel plus a `mio::Waker`.
 
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
 use mio::Waker;
@@ -58,6 +58,26 @@ impl std::fmt::Display for LoopGone {
 
 impl std::error::Error for LoopGone {}
 
+/// Why [`LoopHandle::try_run`] did not queue its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryPostError {
+    /// The loop's channel is full: the loop is that far behind.
+    Full,
+    /// The loop has stopped.
+    Gone,
+}
+
+impl std::fmt::Display for TryPostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TryPostError::Full => f.write_str("the event loop's queue is full"),
+            TryPostError::Gone => f.write_str("the event loop has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for TryPostError {}
+
 impl<P: Protocol> LoopHandle<P> {
     fn post(&self, message: Message<P>) -> Result<(), LoopGone> {
         self.tx.send(message).map_err(|_| LoopGone)?;
@@ -76,6 +96,21 @@ impl<P: Protocol> LoopHandle<P> {
         task: impl FnOnce(&mut EventLoop<P>) + Send + 'static,
     ) -> Result<(), LoopGone> {
         self.post(Message::Run(Box::new(task)))
+    }
+
+    /// Like [`LoopHandle::run`], but never blocks: when the loop is
+    /// [`MESSAGE_QUEUE_CAPACITY`](super::MESSAGE_QUEUE_CAPACITY) messages
+    /// behind, `task` is dropped and `Full` returned. For one loop posting
+    /// to another, which must not stall because its peer did.
+    pub fn try_run(
+        &self,
+        task: impl FnOnce(&mut EventLoop<P>) + Send + 'static,
+    ) -> Result<(), TryPostError> {
+        match self.tx.try_send(Message::Run(Box::new(task))) {
+            Ok(()) => self.waker.wake().map_err(|_| TryPostError::Gone),
+            Err(TrySendError::Full(_)) => Err(TryPostError::Full),
+            Err(TrySendError::Disconnected(_)) => Err(TryPostError::Gone),
+        }
     }
 
     /// Makes [`EventLoop::run`] return after the current turn.

@@ -41,7 +41,7 @@ use slab::Slab;
 
 pub use conn_id::ConnId;
 pub use context::{Context, Ops};
-pub use loop_handle::{LoopGone, LoopHandle, LoopTask};
+pub use loop_handle::{LoopGone, LoopHandle, LoopTask, TryPostError};
 pub use protocol::Protocol;
 pub use stats::LoopStats;
 pub use timers::TimerId;
@@ -142,6 +142,7 @@ pub struct EventLoop<P: Protocol> {
     /// Connections touched by commands this turn, flushed once at its end.
     dirty: Vec<ConnId>,
     next_generation: u64,
+    generation_step: u64,
     default_limits: WriteLimits,
 }
 
@@ -177,6 +178,7 @@ impl<P: Protocol> EventLoop<P> {
             to_free: Vec::new(),
             dirty: Vec::new(),
             next_generation: 0,
+            generation_step: 1,
             default_limits: WriteLimits::default(),
         })
     }
@@ -229,6 +231,17 @@ impl<P: Protocol> EventLoop<P> {
     pub fn connect(&mut self, addr: SocketAddr, protocol: P) -> io::Result<ConnId> {
         let socket = TcpStream::connect(addr)?;
         self.insert(socket, addr, protocol, true)
+    }
+
+    /// Numbers this loop's connections `offset + step`, `offset + 2 * step`,
+    /// ... instead of 1, 2, 3. Loops given one `step` and distinct offsets
+    /// below it never hand out equal [`ConnId`]s, and `generation % step`
+    /// names the loop an id belongs to: a server with several worker loops
+    /// routes commands by it. Call it before the first connection.
+    pub fn set_generations(&mut self, offset: u64, step: u64) {
+        assert!(offset < step, "offset must be below step");
+        self.next_generation = offset;
+        self.generation_step = step;
     }
 
     /// The write limits given to each new connection.
@@ -376,7 +389,7 @@ impl<P: Protocol> EventLoop<P> {
         if slot >= LISTENER_BASE - self.listeners.len() {
             return Err(io::Error::other("connection slab is full"));
         }
-        self.next_generation += 1;
+        self.next_generation += self.generation_step;
         let id = ConnId {
             slot,
             generation: self.next_generation,

@@ -1,5 +1,7 @@
 //! Settings of a WebSocket endpoint, with the defaults of the design notes.
 
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::transport::WriteLimits;
@@ -47,6 +49,10 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Answer new connections past this many with HTTP 503 (default: no limit).
     pub max_connections: Option<usize>,
+    /// When set, `max_connections` counts the server connections of every
+    /// loop sharing this counter instead of this loop's connections: a
+    /// server with several workers gives all of them one (default: unset).
+    pub shared_connection_count: Option<Arc<AtomicUsize>>,
 }
 
 impl Default for Config {
@@ -65,6 +71,7 @@ impl Default for Config {
             ping_timeout: Some(Duration::from_secs(20)),
             idle_timeout: None,
             max_connections: None,
+            shared_connection_count: None,
         }
     }
 }

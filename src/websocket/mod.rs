@@ -49,6 +49,7 @@ mod timers;
 
 use std::io;
 use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -181,6 +182,13 @@ impl<H: Handler> Protocol for WsProtocol<H> {
     }
 
     fn connection_lost(&mut self, cx: &mut Context<'_, Self>, error: Option<io::Error>) {
+        // The count of a connection limit shared by several workers
+        // (incremented in `start_handshake`).
+        if self.conn.session.role() == Role::Server {
+            if let Some(count) = &cx.shared().config.shared_connection_count {
+                count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         let reason = match &error {
             Some(e) => format!("connection lost: {e}"),
             None => "connection closed".to_string(),

@@ -3,6 +3,8 @@
 //! sans-IO handshake's, in `ws/handshake/`; this file carries them out:
 //! writes, closes, counters, logs and the handler's first callback.
 
+use std::sync::atomic::Ordering;
+
 use super::isolation::answer_http;
 use super::state::State;
 use super::{timers, Endpoint, Handler, WsCounters, WsProtocol};
@@ -22,8 +24,14 @@ impl<H: Handler> WsProtocol<H> {
             self.state = State::AwaitingResponse(Box::new(handshake));
             return true;
         }
+        // Workers share one count so the limit is a total; alone, the
+        // loop's own count is exact.
+        let open = match &cx.shared().config.shared_connection_count {
+            Some(count) => count.fetch_add(1, Ordering::Relaxed) + 1,
+            None => cx.open_connections(),
+        };
         let max_conns = cx.shared().config.max_connections;
-        if max_conns.is_some_and(|max| cx.open_connections() > max) {
+        if max_conns.is_some_and(|max| open > max) {
             let peer = cx.peer_addr();
             log::warn!("{peer}: refused: connection limit reached");
             WsCounters::bump(&cx.shared().counters.refused_busy);

@@ -28,12 +28,10 @@ use std::time::{Duration, Instant};
 pub use error::ClientError;
 pub use url::WsUrl;
 
+use crate::transport::READ_CHUNK;
 use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
 use crate::ws::reader::EventReader;
 use crate::ws::{close, Event, Limits, Message, Role, Session};
-
-/// How much one read asks the kernel for.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// A received message, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]

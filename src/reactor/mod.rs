@@ -52,12 +52,7 @@ use loop_handle::Message;
 use stats::SharedStats;
 use timers::{TimerTarget, Timers};
 
-/// Size of the loop-wide read buffer, and so the largest single read.
-///
-/// Every connection reads into this one buffer; a connection keeps bytes of
-/// its own only when its protocol leaves some unconsumed. An idle connection
-/// therefore costs no read buffer at all.
-pub const READ_CHUNK: usize = 64 * 1024;
+pub use crate::transport::READ_CHUNK;
 
 /// How long a closed connection waits for the peer's FIN after ours, before
 /// the socket is dropped anyway. Waiting avoids the RST that closing a socket

@@ -30,6 +30,14 @@ use lifecycle::{AfterDrain, Lifecycle};
 pub use limits::{LimitsError, WriteLimits, DEFAULT_HIGH_WATER};
 pub use write_queue::WriteQueue;
 
+/// Size of one read from a socket: the event loop's shared read buffer,
+/// and the blocking client's read step.
+///
+/// Every connection reads into this one buffer; a connection keeps bytes of
+/// its own only when its protocol leaves some unconsumed. An idle connection
+/// therefore costs no read buffer at all.
+pub const READ_CHUNK: usize = 64 * 1024;
+
 /// [`Transport::write_through`] writes at once only behind a queue this small
 /// (a frame header and the odd control frame); behind more, the socket is
 /// likely full and the write would only fail.

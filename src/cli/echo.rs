@@ -38,6 +38,8 @@ pub struct Args {
     /// Answer connections past this many with HTTP 503 (0 = no limit).
     #[arg(long, default_value_t = 0)]
     pub max_connections: usize,
+    #[command(flatten)]
+    pub tls: super::tls::ServerTls,
 }
 
 impl Args {
@@ -52,6 +54,7 @@ impl Args {
         config.ping_timeout = self.ping_timeout.0;
         config.idle_timeout = self.idle_timeout.0;
         config.max_connections = (self.max_connections > 0).then_some(self.max_connections);
+        config.tls = self.tls.acceptor().map_err(|e| e.to_string())?;
         Ok(config)
     }
 }
@@ -76,6 +79,10 @@ pub fn run(args: Args) -> std::io::Result<()> {
     super::on_shutdown_signal(move || {
         let _ = handle.stop();
     })?;
-    log::info!("echo server listening on ws://{}", server.local_addr());
+    let scheme = args.tls.scheme("wss", "ws");
+    log::info!(
+        "echo server listening on {scheme}://{}",
+        server.local_addr()
+    );
     server.run()
 }

@@ -10,16 +10,22 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub addr: SocketAddr,
+    #[command(flatten)]
+    pub tls: super::tls::ServerTls,
 }
 
 /// Runs the TCP echo server until SIGINT/SIGTERM.
 pub fn run(args: Args) -> std::io::Result<()> {
     let mut lp = EventLoop::<TcpEcho>::new(())?;
-    let bound = lp.listen(args.addr, || TcpEcho)?;
+    let bound = match args.tls.acceptor()? {
+        Some(tls) => lp.listen_tls(args.addr, tls, || TcpEcho)?,
+        None => lp.listen(args.addr, || TcpEcho)?,
+    };
     let handle = lp.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();
     })?;
-    log::info!("tcp-echo listening on {bound}");
+    let over = args.tls.scheme(" (TLS)", "");
+    log::info!("tcp-echo listening on {bound}{over}");
     lp.run()
 }

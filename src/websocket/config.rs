@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::transport::WriteLimits;
+use crate::transport::{TlsAcceptor, WriteLimits};
 use crate::ws::{HandshakeConfig, Limits};
 
 /// What happens when a message forced onto a connection (a broadcast, or a
@@ -47,6 +47,9 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Answer new connections past this many with HTTP 503 (default: no limit).
     pub max_connections: Option<usize>,
+    /// Serve `wss://`: a server's listener runs TLS with this (default: none,
+    /// plain `ws://`). The TLS handshake counts against `handshake_timeout`.
+    pub tls: Option<TlsAcceptor>,
 }
 
 impl Default for Config {
@@ -65,11 +68,18 @@ impl Default for Config {
             ping_timeout: Some(Duration::from_secs(20)),
             idle_timeout: None,
             max_connections: None,
+            tls: None,
         }
     }
 }
 
 impl Config {
+    /// Serves over TLS with `tls` (see `wsloop::tls`).
+    pub fn with_tls(mut self, tls: TlsAcceptor) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets the message size limit and keeps `max_write_buffer` large
     /// enough for one such message.
     pub fn with_max_message_size(mut self, size: usize) -> Self {

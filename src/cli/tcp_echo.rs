@@ -25,7 +25,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
     super::on_shutdown_signal(move || {
         let _ = handle.stop();
     })?;
-    let over = args.tls.scheme(" (TLS)", "");
-    log::info!("tcp-echo listening on {bound}{over}");
+    let over = args.tls.scheme(" over TLS", "");
+    log::info!("tcp-echo{over} listening on {bound}");
     lp.run()
 }

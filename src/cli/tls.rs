@@ -49,7 +49,7 @@ pub struct ClientTls {
 
 impl ClientTls {
     /// The trust these options choose.
-    pub fn trust(&self) -> Trust {
+    fn trust(&self) -> Trust {
         match (&self.ca, self.insecure) {
             (_, true) => Trust::InsecureAnyCertificate,
             (Some(path), false) => Trust::CaFile(path.clone()),

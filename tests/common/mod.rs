@@ -4,6 +4,7 @@
 //! ([`process`]).
 #![allow(dead_code)]
 
+pub mod browser;
 mod echo;
 pub mod logs;
 pub mod process;

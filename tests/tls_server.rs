@@ -132,8 +132,10 @@ fn closed_within(mut stream: TcpStream) -> Duration {
 fn plaintext_garbage_and_slow_handshakes_are_dropped_while_others_go_on() {
     capture_logs();
     let pki = TestPki::new();
-    let mut config = Config::default();
-    config.handshake_timeout = Some(Duration::from_millis(500));
+    let config = Config {
+        handshake_timeout: Some(Duration::from_millis(500)),
+        ..Config::default()
+    };
     let server = spawn_tls(&pki, config);
     let addr = server.handle.local_addr();
     let mut good = open_wss(&pki, addr);

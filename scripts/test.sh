@@ -12,6 +12,8 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund)
 # tests/chat_redis.rs starts its own redis-server processes.
 command -v redis-server || (apt-get update && apt-get install -y redis-server)
+# The independent wss:// peer of tests/tls_*.rs; pip skips it when present.
+python3 -m pip install --quiet 'websockets==15.0.1'
 cargo test --release
 scripts/soak.sh 45
 scripts/fuzz.sh 20

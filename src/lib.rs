@@ -19,6 +19,7 @@ pub mod protocol;
 pub mod reactor;
 pub mod server;
 pub mod tcp_echo;
+pub mod tls;
 pub mod transport;
 pub mod websocket;
 pub mod ws;

@@ -56,9 +56,13 @@ impl<H: Handler> Server<H> {
         let app = App::new(handler, config);
         let counters = app.counters.clone();
         let write_limits = app.config.write_limits;
+        let tls = app.config.tls.clone();
         let mut lp = EventLoop::new(app)?;
         lp.set_default_write_limits(write_limits);
-        let addr = lp.listen(addr, WsProtocol::server)?;
+        let addr = match tls {
+            Some(tls) => lp.listen_tls(addr, tls, WsProtocol::server)?,
+            None => lp.listen(addr, WsProtocol::server)?,
+        };
         let loops = Arc::from([lp.handle()]);
         Ok(Server {
             lp,

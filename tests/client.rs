@@ -267,10 +267,10 @@ fn blocking_client_refuses_an_unoffered_subprotocol() {
 }
 
 #[test]
-fn blocking_client_refuses_wss_and_bad_urls() {
+fn blocking_client_refuses_bad_urls() {
+    // wss:// is a URL like any other: here nobody listens.
     let e = client::connect("wss://127.0.0.1:1/").unwrap_err();
-    assert!(matches!(e, ClientError::Unsupported(_)), "{e:?}");
-    assert!(e.to_string().contains("wss"), "{e}");
+    assert!(matches!(e, ClientError::Io(_)), "{e:?}");
     let e = client::connect("http://127.0.0.1:1/").unwrap_err();
     assert!(matches!(e, ClientError::InvalidUrl(_)), "{e:?}");
 }

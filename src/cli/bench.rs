@@ -12,7 +12,7 @@ use super::{parse_size, parse_timeout, Timeout};
 /// Options of `wsloop bench`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Server: ws://HOST:PORT/PATH (with --raw also HOST:PORT).
+    /// Server: ws://HOST:PORT/PATH or wss://.. (with --raw also HOST:PORT; --raw wss://.. is raw bytes over TLS).
     pub url: String,
     /// Concurrent connections.
     #[arg(short, long, default_value_t = 100)]
@@ -50,16 +50,20 @@ pub struct Args {
     /// How long to wait for outstanding echoes once sending stops.
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     pub grace: Timeout,
+    #[command(flatten)]
+    pub tls: super::tls::ClientTls,
 }
 
 /// Runs the benchmark; fails (non-zero exit) if any error occurred.
 pub fn run(args: Args) -> io::Result<()> {
     let config = load_config(&args)?;
-    let mode = match (args.raw, args.connect_rate) {
-        (true, true) => "raw TCP connect-rate",
-        (false, true) => "WebSocket connect-rate",
-        (true, false) => "raw TCP echo",
-        (false, false) => "WebSocket echo",
+    let mode = match (args.raw, args.connect_rate, config.tls.is_some()) {
+        (true, true, false) => "raw TCP connect-rate",
+        (true, true, true) => "raw TLS connect-rate",
+        (false, true, _) => "WebSocket connect-rate",
+        (true, false, false) => "raw TCP echo",
+        (true, false, true) => "raw TLS echo",
+        (false, false, _) => "WebSocket echo",
     };
     eprintln!(
         "{mode} against {}: {} connection(s) on {} thread(s), {} B {}, pipeline {}",
@@ -105,6 +109,7 @@ pub fn run(args: Args) -> io::Result<()> {
             "text": config.text,
             "raw": config.raw,
             "connect_rate": config.connect_rate,
+            "tls": config.tls.is_some(),
         });
         println!("{json}");
     } else {
@@ -120,9 +125,13 @@ pub fn run(args: Args) -> io::Result<()> {
 }
 
 fn load_config(args: &Args) -> io::Result<LoadConfig> {
+    let mut tls = None;
     let (addr, host, path) = if args.url.contains("://") {
         let url = WsUrl::parse(&args.url).map_err(io::Error::other)?;
         let addr = url.socket_addrs().map_err(io::Error::other)?[0];
+        if url.secure {
+            tls = Some(args.tls.connector(&url.host)?);
+        }
         (addr, url.authority, url.path)
     } else if args.raw {
         let addr: SocketAddr = args
@@ -153,6 +162,7 @@ fn load_config(args: &Args) -> io::Result<LoadConfig> {
         messages: args.messages,
         connect_rate: args.connect_rate,
         grace: args.grace.0.unwrap_or(Duration::ZERO),
+        tls,
     })
 }
 

@@ -32,6 +32,8 @@ pub struct Args {
     /// With --redis: a node's users are removed this long after its last heartbeat.
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::parse_timeout)]
     pub redis_ttl: super::Timeout,
+    #[command(flatten)]
+    pub tls: super::tls::ServerTls,
 }
 
 /// Runs the chat server until SIGINT/SIGTERM.
@@ -43,6 +45,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
     let mut config = Config::default().with_max_message_size(args.max_message_size);
     // A chat has many small messages: a client this far behind is gone.
     config.max_write_buffer = args.max_write_buffer.max(args.max_message_size + 64);
+    config.tls = args.tls.acceptor()?;
 
     // The room outlives any one loop: it is made first, and learns the
     // server's handle once the server is bound.
@@ -77,7 +80,11 @@ pub fn run(args: Args) -> std::io::Result<()> {
         let _ = handle.stop();
     })?;
     w.log(server.workers());
-    log::info!("chat server listening on http://{}/", server.local_addr());
+    let scheme = args.tls.scheme("https", "http");
+    log::info!(
+        "chat server listening on {scheme}://{}/",
+        server.local_addr()
+    );
     let result = server.run();
     if let Some(node) = redis {
         node.depart(Duration::from_secs(2));

@@ -23,7 +23,7 @@ use super::{parse_timeout, Timeout};
 /// Options of `wsloop client`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Server URL, e.g. ws://127.0.0.1:9001/
+    /// Server URL, e.g. ws://127.0.0.1:9001/ or wss://example.com/
     pub url: String,
     /// Subprotocol to offer (repeatable).
     #[arg(long = "protocol")]
@@ -31,6 +31,8 @@ pub struct Args {
     /// At the end of stdin, wait this long at most for outstanding replies.
     #[arg(long, default_value = "5s", value_parser = parse_timeout)]
     pub wait: Timeout,
+    #[command(flatten)]
+    pub tls: super::tls::ClientTls,
 }
 
 /// What the loop thread knows about the one connection.
@@ -84,7 +86,12 @@ pub fn run(args: Args) -> io::Result<()> {
     // An interactive session may sit quiet for long: keepalive pings keep
     // middleboxes from dropping it, and there is no idle timeout.
     let mut lp: ConsoleLoop = EventLoop::new(App::new(Console::default(), Config::default()))?;
-    let id = lp.connect(addr, WsProtocol::client(url.client_request(&protocols)))?;
+    let protocol = WsProtocol::client(url.client_request(&protocols));
+    let id = if url.secure {
+        lp.connect_tls(addr, &args.tls.connector(&url.host)?, protocol)?
+    } else {
+        lp.connect(addr, protocol)?
+    };
     let wait = args.wait.0.unwrap_or(Duration::ZERO);
     let mut stdin_started = false;
     loop {

@@ -40,6 +40,8 @@ pub struct Args {
     pub max_connections: usize,
     #[command(flatten)]
     pub workers: super::WorkerArgs,
+    #[command(flatten)]
+    pub tls: super::tls::ServerTls,
 }
 
 impl Args {
@@ -54,6 +56,7 @@ impl Args {
         config.ping_timeout = self.ping_timeout.0;
         config.idle_timeout = self.idle_timeout.0;
         config.max_connections = (self.max_connections > 0).then_some(self.max_connections);
+        config.tls = self.tls.acceptor().map_err(|e| e.to_string())?;
         Ok(config)
     }
 }
@@ -80,6 +83,10 @@ pub fn run(args: Args) -> std::io::Result<()> {
         let _ = handle.stop();
     })?;
     w.log(server.workers());
-    log::info!("echo server listening on ws://{}", server.local_addr());
+    let scheme = args.tls.scheme("wss", "ws");
+    log::info!(
+        "echo server listening on {scheme}://{}",
+        server.local_addr()
+    );
     server.run()
 }

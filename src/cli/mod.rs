@@ -5,6 +5,7 @@ pub mod chat;
 pub mod client;
 pub mod echo;
 pub mod tcp_echo;
+pub mod tls;
 
 use std::time::Duration;
 

@@ -14,19 +14,26 @@ pub struct Args {
     pub addr: SocketAddr,
     #[command(flatten)]
     pub workers: super::WorkerArgs,
+    #[command(flatten)]
+    pub tls: super::tls::ServerTls,
 }
 
 /// Runs the TCP echo server until SIGINT/SIGTERM.
 pub fn run(args: Args) -> std::io::Result<()> {
     let w = args.workers;
+    let tls = args.tls.acceptor()?;
+    let over = args.tls.scheme(" over TLS", "");
     if w.workers == 1 {
         let mut lp = EventLoop::<TcpEcho>::new(())?;
-        let bound = lp.listen(args.addr, || TcpEcho)?;
+        let bound = match tls {
+            Some(tls) => lp.listen_tls(args.addr, tls, || TcpEcho)?,
+            None => lp.listen(args.addr, || TcpEcho)?,
+        };
         let handle = lp.handle();
         super::on_shutdown_signal(move || {
             let _ = handle.stop();
         })?;
-        log::info!("tcp-echo listening on {bound}");
+        log::info!("tcp-echo{over} listening on {bound}");
         return lp.run();
     }
     // TcpEcho keeps no state, so each worker is a bare loop on its own
@@ -38,12 +45,13 @@ pub fn run(args: Args) -> std::io::Result<()> {
     for (index, listener) in listeners.into_iter().enumerate() {
         // A loop is not `Send`: each is built on the thread that runs it.
         let (tx, rx) = mpsc::channel();
+        let tls = tls.clone();
         threads.push(
             thread::Builder::new()
                 .name(format!("wsloop-worker-{index}"))
                 .spawn(move || -> std::io::Result<()> {
                     let mut lp = EventLoop::<TcpEcho>::new(())?;
-                    lp.add_listener(listener, || TcpEcho)?;
+                    lp.add_listener_with(listener, tls, || TcpEcho)?;
                     let _ = tx.send(lp.handle());
                     let result = lp.run();
                     log::info!("worker {index}: {} connection(s) served", lp.stats().total);
@@ -67,7 +75,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
         }
     })?;
     w.log(threads.len());
-    log::info!("tcp-echo listening on {bound}");
+    log::info!("tcp-echo{over} listening on {bound}");
     join(threads)
 }
 

@@ -19,6 +19,7 @@
 //! loop and [`crate::WsProtocol::client`] instead.
 
 mod error;
+mod stream;
 mod url;
 
 use std::io::{self, Read, Write};
@@ -29,6 +30,9 @@ pub use error::ClientError;
 pub use url::WsUrl;
 
 use crate::transport::READ_CHUNK;
+use stream::Stream;
+
+use crate::tls::{self, Trust};
 use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
 use crate::ws::reader::EventReader;
 use crate::ws::{close, Event, Limits, Message, Role, Session};
@@ -92,6 +96,8 @@ pub struct ConnectOptions {
     pub close_timeout: Duration,
     /// Size limits on received messages (larger ones fail with 1009).
     pub limits: Limits,
+    /// For `wss://`: whom to trust (default: the platform's roots).
+    pub trust: Trust,
 }
 
 impl Default for ConnectOptions {
@@ -101,11 +107,12 @@ impl Default for ConnectOptions {
             handshake_timeout: Some(Duration::from_secs(10)),
             close_timeout: Duration::from_secs(10),
             limits: Limits::default(),
+            trust: Trust::default(),
         }
     }
 }
 
-/// Connects to a `ws://host:port/path` URL with default options.
+/// Connects to a `ws://` or `wss://host:port/path` URL with default options.
 pub fn connect(url: &str) -> Result<Client, ClientError> {
     connect_with(url, &ConnectOptions::default())
 }
@@ -113,9 +120,17 @@ pub fn connect(url: &str) -> Result<Client, ClientError> {
 /// Connects with explicit [`ConnectOptions`] (subprotocols, timeouts, limits).
 pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, ClientError> {
     let url = WsUrl::parse(url)?;
-    let mut stream = open_tcp(&url, options.handshake_timeout)?;
+    let tcp = open_tcp(&url, options.handshake_timeout)?;
     // Each frame goes out in one write; Nagle would only delay small ones.
-    stream.set_nodelay(true)?;
+    tcp.set_nodelay(true)?;
+    // Set before the first write: over TLS that write runs the TLS handshake.
+    tcp.set_read_timeout(options.handshake_timeout)?;
+    let mut stream = if url.secure {
+        let connector = tls::connector(&options.trust, &url.host)?;
+        Stream::tls(connector.client_connection()?, tcp)
+    } else {
+        Stream::Plain(tcp)
+    };
     let target = ClientRequest {
         host: url.authority.clone(),
         path: url.path.clone(),
@@ -124,7 +139,6 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
     let handshake = ClientHandshake::new(&target, &[]);
     stream.write_all(&handshake.request_bytes())?;
 
-    stream.set_read_timeout(options.handshake_timeout)?;
     let mut input = Vec::new();
     let request = loop {
         match read_more(&mut stream, &mut input) {
@@ -169,7 +183,7 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
 
 /// An open WebSocket connection with blocking `send` and `recv`.
 pub struct Client {
-    stream: TcpStream,
+    stream: Stream,
     session: Session,
     /// Received bytes not yet parsed (at most one partial header once
     /// `recv` returns; payload is moved into the session).
@@ -451,7 +465,7 @@ fn open_tcp(url: &WsUrl, timeout: Option<Duration>) -> Result<TcpStream, ClientE
 }
 
 /// Appends one read's worth of bytes to `buf`; returns how many (0 at EOF).
-fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+fn read_more(stream: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<usize> {
     let len = buf.len();
     buf.resize(len + READ_CHUNK, 0);
     let result = stream.read(&mut buf[len..]);

@@ -1,4 +1,4 @@
-//! `ws://` URLs, parsed by hand: the grammar needed here is small enough
+//! `ws://` and `wss://` URLs, parsed by hand: the grammar needed here is small enough
 //! that a general URL crate would add more than it saves.
 
 use std::fmt;
@@ -7,12 +7,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use super::ClientError;
 use crate::ws::ClientRequest;
 
-/// The parts of a `ws://host[:port][/path][?query]` URL a client needs.
+/// The parts of a `ws[s]://host[:port][/path][?query]` URL a client needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WsUrl {
+    /// `wss://`: the connection runs over TLS.
+    pub secure: bool,
     /// Host name or address, without brackets for IPv6.
     pub host: String,
-    /// Port (80 when the URL has none).
+    /// Port (80, or 443 for `wss://`, when the URL has none).
     pub port: u16,
     /// Request target: path plus query, at least `/`.
     pub path: String,
@@ -21,19 +23,15 @@ pub struct WsUrl {
 }
 
 impl WsUrl {
-    /// Parses `url`. `wss://` is recognised and refused: TLS is not supported.
+    /// Parses `url` (`ws://` or `wss://`).
     pub fn parse(url: &str) -> Result<WsUrl, ClientError> {
         let bad = |why: &str| ClientError::InvalidUrl(format!("{url:?}: {why}"));
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("expected ws://host:port/path"))?;
-        if scheme.eq_ignore_ascii_case("wss") {
-            return Err(ClientError::Unsupported(
-                "wss:// (TLS) is not supported; use ws://".into(),
-            ));
-        }
-        if !scheme.eq_ignore_ascii_case("ws") {
-            return Err(bad("the scheme must be ws://"));
+        let secure = scheme.eq_ignore_ascii_case("wss");
+        if !secure && !scheme.eq_ignore_ascii_case("ws") {
+            return Err(bad("the scheme must be ws:// or wss://"));
         }
         let (authority, path) = match rest.find(['/', '?', '#']) {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -66,6 +64,7 @@ impl WsUrl {
             }
         };
         let port = match port {
+            None | Some("") if secure => 443,
             None | Some("") => 80,
             Some(p) => p.parse().map_err(|_| bad("bad port"))?,
         };
@@ -73,6 +72,7 @@ impl WsUrl {
             return Err(bad("missing host"));
         }
         Ok(WsUrl {
+            secure,
             host: host.to_string(),
             port,
             path,
@@ -110,7 +110,8 @@ impl WsUrl {
 
 impl fmt::Display for WsUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ws://{}{}", self.authority, self.path)
+        let scheme = if self.secure { "wss" } else { "ws" };
+        write!(f, "{scheme}://{}{}", self.authority, self.path)
     }
 }
 
@@ -125,7 +126,10 @@ mod tests {
         assert_eq!(u.path, "/chat?room=1");
         assert_eq!(u.authority, "127.0.0.1:9001");
         let u = WsUrl::parse("ws://localhost").unwrap();
-        assert_eq!((u.port, u.path.as_str()), (80, "/"));
+        assert_eq!((u.port, u.path.as_str(), u.secure), (80, "/", false));
+        let u = WsUrl::parse("wss://example.com/x").unwrap();
+        assert_eq!((u.port, u.secure), (443, true));
+        assert_eq!(u.to_string(), "wss://example.com/x");
         let u = WsUrl::parse("WS://[::1]:81?x#frag").unwrap();
         assert_eq!(
             (u.host.as_str(), u.port, u.path.as_str()),
@@ -135,10 +139,6 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_serve() {
-        assert!(matches!(
-            WsUrl::parse("wss://example.com/"),
-            Err(ClientError::Unsupported(_))
-        ));
         for bad in [
             "http://x/",
             "127.0.0.1:9001",

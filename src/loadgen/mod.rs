@@ -29,6 +29,7 @@ pub use conn::LoadConn;
 pub use report::{Progress, Report};
 
 use crate::reactor::EventLoop;
+use crate::transport::TlsConnector;
 
 /// Distinct payload offsets: consecutive messages differ in content.
 const OFFSETS: usize = 251;
@@ -67,6 +68,8 @@ pub struct LoadConfig {
     pub connect_rate: bool,
     /// How long to wait for outstanding echoes once sending stops.
     pub grace: Duration,
+    /// Connect over TLS with this (`wss://`, or `--raw` against a TLS echo).
+    pub tls: Option<TlsConnector>,
 }
 
 /// The per-connection view of a [`LoadConfig`].
@@ -313,7 +316,7 @@ fn run_loop(
     let mut deadline = None;
     let mut stopped_at = None;
     loop {
-        open_pending(&mut lp, config.addr);
+        open_pending(&mut lp, config.addr, config.tls.as_ref());
         let wait = if lp.shared().started { 50 } else { 5 };
         lp.turn(Some(Duration::from_millis(wait)))?;
         let now = Instant::now();
@@ -360,7 +363,7 @@ fn run_loop(
 
 /// Opens the connections the loop owes: the initial ones, and in
 /// connect-rate mode a replacement for each that finished.
-fn open_pending(lp: &mut EventLoop<LoadConn>, addr: SocketAddr) {
+fn open_pending(lp: &mut EventLoop<LoadConn>, addr: SocketAddr, tls: Option<&TlsConnector>) {
     loop {
         let shared = lp.shared();
         if shared.to_open == 0 || shared.stopping || shared.opening >= MAX_OPENING {
@@ -373,7 +376,11 @@ fn open_pending(lp: &mut EventLoop<LoadConn>, addr: SocketAddr) {
         shared.to_open -= 1;
         shared.opening += 1;
         let conn = LoadConn::new(&shared.workload);
-        if let Err(e) = lp.connect(addr, conn) {
+        let connected = match tls {
+            Some(tls) => lp.connect_tls(addr, tls, conn),
+            None => lp.connect(addr, conn),
+        };
+        if let Err(e) = connected {
             let shared = lp.shared();
             shared.opening -= 1;
             shared.counts.errors += 1;

@@ -46,7 +46,7 @@ pub use protocol::Protocol;
 pub use stats::LoopStats;
 pub use timers::TimerId;
 
-use crate::transport::{Transport, WriteLimits};
+use crate::transport::{TlsAcceptor, TlsConnector, TlsLayer, Transport, WriteLimits};
 use conn::{Conn, Connect};
 use loop_handle::Message;
 use stats::SharedStats;
@@ -102,6 +102,8 @@ impl<C> Services<C> {
 struct Listener<P> {
     socket: TcpListener,
     factory: Box<dyn FnMut() -> P>,
+    /// Accepted connections run over TLS with this.
+    tls: Option<TlsAcceptor>,
     /// Accepting is paused after running out of descriptors.
     backing_off: bool,
     /// Set on the first descriptor error of a run of them, so it is logged once.
@@ -191,9 +193,32 @@ impl<P: Protocol> EventLoop<P> {
     /// Accepts connections on an already bound listener.
     pub fn add_listener(
         &mut self,
-        mut socket: TcpListener,
+        socket: TcpListener,
         factory: impl FnMut() -> P + 'static,
     ) -> io::Result<SocketAddr> {
+        self.add_listener_with(socket, None, factory)
+    }
+
+    /// Like [`EventLoop::listen`], over TLS: every accepted connection runs
+    /// a TLS session from `tls`, and its protocol sees plaintext.
+    pub fn listen_tls(
+        &mut self,
+        addr: SocketAddr,
+        tls: TlsAcceptor,
+        factory: impl FnMut() -> P + 'static,
+    ) -> io::Result<SocketAddr> {
+        self.add_listener_with(TcpListener::bind(addr)?, Some(tls), factory)
+    }
+
+    /// Accepts connections on an already bound listener, over TLS when
+    /// `tls` is given (one listener per worker shares a port this way).
+    pub fn add_listener_with(
+        &mut self,
+        mut socket: TcpListener,
+        tls: Option<TlsAcceptor>,
+        factory: impl FnMut() -> P + 'static,
+    ) -> io::Result<SocketAddr> {
+        let factory: Box<dyn FnMut() -> P> = Box::new(factory);
         let index = self.listeners.len();
         self.poll.registry().register(
             &mut socket,
@@ -203,7 +228,8 @@ impl<P: Protocol> EventLoop<P> {
         let addr = socket.local_addr()?;
         self.listeners.push(Some(Listener {
             socket,
-            factory: Box::new(factory),
+            factory,
+            tls,
             backing_off: false,
             fd_error_logged: false,
         }));
@@ -225,7 +251,21 @@ impl<P: Protocol> EventLoop<P> {
     /// if it fails, `connection_lost` gets the error instead.
     pub fn connect(&mut self, addr: SocketAddr, protocol: P) -> io::Result<ConnId> {
         let socket = TcpStream::connect(addr)?;
-        self.insert(socket, addr, protocol, true)
+        self.insert(socket, addr, protocol, true, None)
+    }
+
+    /// Like [`EventLoop::connect`], over TLS: the TLS handshake follows the
+    /// TCP connect, and the protocol's writes from `connection_made` wait
+    /// until it is done.
+    pub fn connect_tls(
+        &mut self,
+        addr: SocketAddr,
+        tls: &TlsConnector,
+        protocol: P,
+    ) -> io::Result<ConnId> {
+        let session = tls.session()?;
+        let socket = TcpStream::connect(addr)?;
+        self.insert(socket, addr, protocol, true, Some(session))
     }
 
     /// Numbers this loop's connections `offset + step`, `offset + 2 * step`,
@@ -378,6 +418,7 @@ impl<P: Protocol> EventLoop<P> {
         peer: SocketAddr,
         protocol: P,
         connecting: bool,
+        tls: Option<Box<TlsLayer>>,
     ) -> io::Result<ConnId> {
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
@@ -400,7 +441,10 @@ impl<P: Protocol> EventLoop<P> {
             .registry()
             .register(&mut socket, Token(slot), interest)?;
         let local = socket.local_addr().unwrap_or(peer);
-        let transport = Transport::new(socket, peer, local, self.default_limits);
+        let mut transport = Transport::new(socket, peer, local, self.default_limits);
+        if let Some(session) = tls {
+            transport.start_tls(session);
+        }
         entry.insert(Conn::new(id, transport, protocol, connecting));
         self.services.stats.open += 1;
         self.services.stats.total += 1;
@@ -427,8 +471,15 @@ impl<P: Protocol> EventLoop<P> {
                         listener.fd_error_logged = false;
                         log::info!("accepting connections again");
                     }
+                    let tls = match listener.tls.as_ref().map(TlsAcceptor::session).transpose() {
+                        Ok(tls) => tls,
+                        Err(e) => {
+                            log::warn!("dropping connection from {peer}: {e}");
+                            continue;
+                        }
+                    };
                     let protocol = (listener.factory)();
-                    if let Err(e) = self.insert(socket, peer, protocol, false) {
+                    if let Err(e) = self.insert(socket, peer, protocol, false, tls) {
                         log::warn!("dropping connection from {peer}: {e}");
                     }
                 }

@@ -34,11 +34,13 @@ pub(crate) fn build<H: Handler>(
     // One set of counters for the whole server, whichever worker counts.
     app.counters = counters;
     let write_limits = app.config.write_limits;
+    let app_tls = app.config.tls.clone();
     let mut lp = EventLoop::new(app)?;
+    let tls = app_tls;
     lp.set_default_write_limits(write_limits);
     // Ids say which worker they belong to: generation % count == index.
     lp.set_generations(index as u64, count as u64);
-    lp.add_listener(listener, WsProtocol::server)?;
+    lp.add_listener_with(listener, tls, WsProtocol::server)?;
     Ok(lp)
 }
 

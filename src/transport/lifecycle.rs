@@ -177,6 +177,11 @@ impl Lifecycle {
         AfterDrain::ShutdownWrite
     }
 
+    /// Whether `write_eof` or `close` waits for the queue to drain.
+    pub(crate) fn is_draining(&self) -> bool {
+        matches!(self, Lifecycle::Draining { .. } | Lifecycle::Closing { .. })
+    }
+
     /// The peer did not send its FIN within `CLOSE_LINGER`.
     pub(crate) fn linger_expired(&mut self) {
         if let Lifecycle::Lingering = self {

@@ -17,6 +17,7 @@
 
 mod lifecycle;
 mod limits;
+mod tls;
 mod write_queue;
 
 use std::io::{self, Read};
@@ -28,6 +29,8 @@ use mio::net::TcpStream;
 pub(crate) use lifecycle::Input;
 use lifecycle::{AfterDrain, Lifecycle};
 pub use limits::{LimitsError, WriteLimits, DEFAULT_HIGH_WATER};
+pub(crate) use tls::TlsLayer;
+pub use tls::{TlsAcceptor, TlsConnector};
 pub use write_queue::WriteQueue;
 
 /// Size of one read from a socket: the event loop's shared read buffer,
@@ -46,9 +49,9 @@ const WRITE_THROUGH_MAX_QUEUED: usize = 512;
 /// Byte and flow-control counters of one connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
-    /// Bytes read from the socket.
+    /// Bytes read from the socket (ciphertext over TLS).
     pub bytes_in: u64,
-    /// Bytes the kernel accepted from the write queue.
+    /// Bytes the kernel accepted from the write queue (ciphertext over TLS).
     pub bytes_out: u64,
     /// Times `pause_writing` was called.
     pub pauses: u64,
@@ -88,6 +91,9 @@ pub struct Transport {
     stats: ConnStats,
     peer: SocketAddr,
     local: SocketAddr,
+    /// The TLS session, for `wss://` and TLS listeners. Boxed, so a plain
+    /// TCP transport pays one pointer for it.
+    tls: Option<Box<TlsLayer>>,
 }
 
 impl Transport {
@@ -109,7 +115,19 @@ impl Transport {
             stats: ConnStats::default(),
             peer,
             local,
+            tls: None,
         }
+    }
+
+    /// Runs this connection over TLS: from now on the socket carries
+    /// ciphertext and the protocol sees plaintext.
+    pub(crate) fn start_tls(&mut self, session: Box<TlsLayer>) {
+        self.tls = Some(session);
+    }
+
+    /// Whether the connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Queues a copy of `data`. Discarded once the transport is closing.
@@ -159,7 +177,7 @@ impl Transport {
             return;
         }
         match self.socket.as_mut() {
-            Some(socket) if self.queue.len() <= WRITE_THROUGH_MAX_QUEUED => {
+            Some(socket) if self.tls.is_none() && self.queue.len() <= WRITE_THROUGH_MAX_QUEUED => {
                 match self.queue.write_through(socket, data) {
                     Ok(n) => self.stats.bytes_out += n as u64,
                     Err(e) => self.fail(e),
@@ -171,7 +189,7 @@ impl Transport {
     }
 
     fn note_queued(&mut self) {
-        let size = self.queue.len();
+        let size = self.write_buffer_size();
         if size > self.stats.peak_queued {
             self.stats.peak_queued = size;
         }
@@ -257,9 +275,10 @@ impl Transport {
         self.limits
     }
 
-    /// Bytes queued and not yet taken by the kernel.
+    /// Bytes queued and not yet taken by the kernel. Over TLS: plaintext
+    /// waiting to be encrypted plus ciphertext waiting for the socket.
     pub fn write_buffer_size(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.tls.as_ref().map_or(0, |t| t.queued())
     }
 
     /// Address of the remote end.
@@ -319,11 +338,28 @@ impl Transport {
     /// is the peer's FIN, and moves the lifecycle on.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let socket = self.socket.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-        let n = socket.read(buf)?;
+        let n = match self.tls.as_deref_mut() {
+            None => {
+                let n = socket.read(buf)?;
+                self.stats.bytes_in += n as u64;
+                n
+            }
+            Some(tls) => tls
+                .read(socket, buf, &mut self.stats.bytes_in)
+                .inspect_err(|e| {
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        let stage = if tls.is_handshaking() {
+                            "TLS handshake"
+                        } else {
+                            "TLS"
+                        };
+                        log::warn!("{}: {stage} failed, closing: {e}", self.peer);
+                    }
+                })?,
+        };
         if n == 0 {
             self.lifecycle.peer_eof();
         }
-        self.stats.bytes_in += n as u64;
         Ok(n)
     }
 
@@ -365,13 +401,18 @@ impl Transport {
 
     /// Writes queued bytes until the queue is empty or the kernel pushes back.
     pub(crate) fn flush(&mut self) {
-        if self.queue.is_empty() || !self.lifecycle.can_send() {
+        if !self.lifecycle.can_send() {
             return;
         }
         let Some(socket) = self.socket.as_mut() else {
             return;
         };
-        match self.queue.write_to(socket) {
+        let result = match self.tls.as_deref_mut() {
+            None if self.queue.is_empty() => return,
+            None => self.queue.write_to(socket),
+            Some(tls) => tls.flush(&mut self.queue, socket),
+        };
+        match result {
             Ok(n) => self.stats.bytes_out += n as u64,
             Err(e) => self.fail(e),
         }
@@ -384,7 +425,7 @@ impl Transport {
         if self.lifecycle.is_failed_or_closed() {
             return None;
         }
-        let size = self.queue.len();
+        let size = self.write_buffer_size();
         if !self.protocol_paused && size > self.limits.high {
             self.protocol_paused = true;
             self.stats.pauses += 1;
@@ -402,7 +443,18 @@ impl Transport {
     /// nothing left to send. Returns true when the connection is over and
     /// the loop should [`finish`](Transport::finish) it.
     pub(crate) fn advance(&mut self) -> bool {
-        if self.queue.is_empty() && self.lifecycle.drained() == AfterDrain::ShutdownWrite {
+        if self.write_buffer_size() == 0 && self.lifecycle.is_draining() {
+            // Over TLS our output ends with close_notify, sent before the FIN.
+            if let Some(tls) = self.tls.as_deref_mut() {
+                if tls.queue_close_notify() {
+                    self.flush();
+                    if self.write_buffer_size() > 0 {
+                        return self.lifecycle.is_ending();
+                    }
+                }
+            }
+        }
+        if self.write_buffer_size() == 0 && self.lifecycle.drained() == AfterDrain::ShutdownWrite {
             if let Some(socket) = self.socket.as_ref() {
                 // ENOTCONN here only means the peer is already gone; the
                 // read side reports that, so it is not an error of its own.
@@ -433,6 +485,7 @@ impl Transport {
     pub(crate) fn finish(&mut self) -> (Option<TcpStream>, Option<io::Error>) {
         self.queue.clear();
         self.leftover = Vec::new();
+        self.tls = None;
         (self.socket.take(), self.lifecycle.finish())
     }
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::WriteLimits;
+use crate::transport::{TlsAcceptor, WriteLimits};
 use crate::ws::{HandshakeConfig, Limits};
 
 /// What happens when a message forced onto a connection (a broadcast, or a
@@ -53,6 +53,9 @@ pub struct Config {
     /// loop sharing this counter instead of this loop's connections: a
     /// server with several workers gives all of them one (default: unset).
     pub shared_connection_count: Option<Arc<AtomicUsize>>,
+    /// Serve `wss://`: a server's listener runs TLS with this (default: none,
+    /// plain `ws://`). The TLS handshake counts against `handshake_timeout`.
+    pub tls: Option<TlsAcceptor>,
 }
 
 impl Default for Config {
@@ -72,11 +75,18 @@ impl Default for Config {
             idle_timeout: None,
             max_connections: None,
             shared_connection_count: None,
+            tls: None,
         }
     }
 }
 
 impl Config {
+    /// Serves over TLS with `tls` (see `wsloop::tls`).
+    pub fn with_tls(mut self, tls: TlsAcceptor) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets the message size limit and keeps `max_write_buffer` large
     /// enough for one such message.
     pub fn with_max_message_size(mut self, size: usize) -> Self {

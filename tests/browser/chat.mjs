@@ -1,8 +1,11 @@
 // Drives the chat page of a running `wsloop chat` with two headless
 // Chromium pages: both join, talk, one closes, the other sees it leave.
 // Usage: node chat.mjs http://127.0.0.1:PORT/ [screenshot.png]
+// For an https:// URL, WSLOOP_TLS_CERT names the server's PEM certificate:
+// Chromium is told to trust that certificate's public key.
 import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash, X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -17,6 +20,11 @@ const overall = setTimeout(() => {
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
   "--disable-quic"];
+if (process.env.WSLOOP_TLS_CERT) {
+  const cert = new X509Certificate(readFileSync(process.env.WSLOOP_TLS_CERT));
+  const spki = cert.publicKey.export({ type: "spki", format: "der" });
+  ARGS.push(`--ignore-certificate-errors-spki-list=${createHash("sha256").update(spki).digest("base64")}`);
+}
 const dirs = [];
 
 async function openPage(name) {

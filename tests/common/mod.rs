@@ -4,10 +4,12 @@
 //! ([`process`]).
 #![allow(dead_code)]
 
+pub mod browser;
 mod echo;
 pub mod logs;
 pub mod process;
 pub mod raw;
+pub mod tls;
 
 #[allow(unused_imports)] // not every test runs an echo server
 pub use echo::Echo;

@@ -35,6 +35,15 @@ pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
     Ok(Timeout(if d.is_zero() { None } else { Some(d) }))
 }
 
+/// Parses a run length as load generators take it: a bare number is
+/// seconds (`-d 5`, as in wrk and tcpkali); otherwise like [`parse_timeout`].
+pub fn parse_run_length(text: &str) -> Result<Timeout, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) => Ok(Timeout((secs > 0).then(|| Duration::from_secs(secs)))),
+        Err(_) => parse_timeout(text),
+    }
+}
+
 /// Parses a byte size: a number with an optional `k`, `m` or `g` suffix
 /// (binary multiples, case-insensitive, optional trailing `b` / `ib`).
 pub fn parse_size(text: &str) -> Result<usize, String> {
@@ -97,5 +106,14 @@ mod tests {
             Timeout(Some(Duration::from_secs(10)))
         );
         assert!(parse_timeout("soon").is_err());
+        assert_eq!(
+            parse_run_length("5").unwrap(),
+            Timeout(Some(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            parse_run_length("250ms").unwrap(),
+            Timeout(Some(Duration::from_millis(250)))
+        );
+        assert_eq!(parse_run_length("0").unwrap(), Timeout(None));
     }
 }

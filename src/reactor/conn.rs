@@ -233,7 +233,8 @@ impl<P: Protocol> Conn<P> {
         if self.transport.take_read_pass_wanted() {
             services.read_passes.push(self.id);
         }
-        self.reported.report(&self.transport, &mut services.stats);
+        self.reported
+            .report(&mut self.transport, &mut services.stats);
         false
     }
 
@@ -273,7 +274,8 @@ impl<P: Protocol> Conn<P> {
         if let Some(mut socket) = socket {
             let _ = registry.deregister(&mut socket);
         }
-        self.reported.report(&self.transport, &mut services.stats);
+        self.reported
+            .report(&mut self.transport, &mut services.stats);
         services.stats.open -= 1;
         self.call(shared, services, |p, cx| p.connection_lost(cx, error));
     }

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::transport::{ConnStats, Transport};
+use crate::transport::Transport;
 
 /// A snapshot of one event loop's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,25 +87,24 @@ impl SharedStats {
     }
 }
 
-/// What one connection last added to the loop-wide counters, so each
-/// report adds only what changed since. Kept by the loop, per slot.
+/// The write-queue size one connection last added to the loop-wide total,
+/// so each report adds only the change. Kept by the loop, per slot; the
+/// other counters the transport hands over as deltas.
 #[derive(Default)]
 pub(crate) struct Reported {
-    stats: ConnStats,
     queued: usize,
 }
 
 impl Reported {
-    /// Adds what changed on `t` since the last report to `totals`.
-    pub(crate) fn report(&mut self, t: &Transport, totals: &mut LoopStats) {
-        let now = *t.stats();
-        let before = std::mem::replace(&mut self.stats, now);
-        totals.bytes_in += now.bytes_in - before.bytes_in;
-        totals.bytes_out += now.bytes_out - before.bytes_out;
-        totals.pauses += now.pauses - before.pauses;
-        totals.resumes += now.resumes - before.resumes;
-        totals.read_pauses += now.read_pauses - before.read_pauses;
-        totals.peak_queued = totals.peak_queued.max(now.peak_queued as u64);
+    /// Adds what happened on `t` since the last report to `totals`.
+    pub(crate) fn report(&mut self, t: &mut Transport, totals: &mut LoopStats) {
+        let new = t.take_counts();
+        totals.bytes_in += new.bytes_in;
+        totals.bytes_out += new.bytes_out;
+        totals.pauses += new.pauses;
+        totals.resumes += new.resumes;
+        totals.read_pauses += new.read_pauses;
+        totals.peak_queued = totals.peak_queued.max(new.peak_queued as u64);
         let queued = t.write_buffer_size();
         totals.queued = totals.queued + queued as u64 - self.queued as u64;
         self.queued = queued;

@@ -35,7 +35,8 @@ pub use write_queue::WriteQueue;
 /// likely full and the write would only fail.
 const WRITE_THROUGH_MAX_QUEUED: usize = 512;
 
-/// Byte and flow-control counters of one connection.
+/// Byte and flow-control counters of one connection, since the loop last
+/// added them to its totals.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
     /// Bytes read from the socket.
@@ -77,18 +78,14 @@ pub struct Transport {
     protocol_paused: bool,
     /// Bytes the protocol left unconsumed, handed back with the next read.
     leftover: Vec<u8>,
-    stats: ConnStats,
+    /// Counted since the loop last took them ([`Transport::take_counts`]):
+    /// the loop keeps the totals, so a connection does not carry both.
+    unreported: ConnStats,
     peer: SocketAddr,
-    local: SocketAddr,
 }
 
 impl Transport {
-    pub(crate) fn new(
-        socket: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
-        limits: WriteLimits,
-    ) -> Self {
+    pub(crate) fn new(socket: TcpStream, peer: SocketAddr, limits: WriteLimits) -> Self {
         Transport {
             socket: Some(socket),
             queue: WriteQueue::default(),
@@ -98,9 +95,8 @@ impl Transport {
             read_pass_wanted: false,
             protocol_paused: false,
             leftover: Vec::new(),
-            stats: ConnStats::default(),
+            unreported: ConnStats::default(),
             peer,
-            local,
         }
     }
 
@@ -153,7 +149,7 @@ impl Transport {
         match self.socket.as_mut() {
             Some(socket) if self.queue.len() <= WRITE_THROUGH_MAX_QUEUED => {
                 match self.queue.write_through(socket, data) {
-                    Ok(n) => self.stats.bytes_out += n as u64,
+                    Ok(n) => self.unreported.bytes_out += n as u64,
                     Err(e) => self.fail(e),
                 }
             }
@@ -164,8 +160,8 @@ impl Transport {
 
     fn note_queued(&mut self) {
         let size = self.queue.len();
-        if size > self.stats.peak_queued {
-            self.stats.peak_queued = size;
+        if size > self.unreported.peak_queued {
+            self.unreported.peak_queued = size;
         }
     }
 
@@ -213,7 +209,7 @@ impl Transport {
     pub fn pause_reading(&mut self) {
         if self.reading {
             self.reading = false;
-            self.stats.read_pauses += 1;
+            self.unreported.read_pauses += 1;
         }
     }
 
@@ -259,14 +255,18 @@ impl Transport {
         self.peer
     }
 
-    /// Address of our end.
+    /// Address of our end, asked of the socket (it is rarely needed, so
+    /// not kept); the unspecified address once the connection is closed.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.socket
+            .as_ref()
+            .and_then(|s| s.local_addr().ok())
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// This connection's counters.
-    pub fn stats(&self) -> &ConnStats {
-        &self.stats
+    /// The counters since the last call, which starts them again from zero.
+    pub(crate) fn take_counts(&mut self) -> ConnStats {
+        std::mem::take(&mut self.unreported)
     }
 
     // What follows is for the loop: it asks what is due and tells what
@@ -288,12 +288,7 @@ impl Transport {
             Ok(None) => socket.peer_addr().map(|_| ()),
         };
         match outcome {
-            Ok(()) => {
-                if let Ok(addr) = socket.local_addr() {
-                    self.local = addr;
-                }
-                Ok(true)
-            }
+            Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
         }
@@ -315,7 +310,7 @@ impl Transport {
         if n == 0 {
             self.lifecycle.peer_eof();
         }
-        self.stats.bytes_in += n as u64;
+        self.unreported.bytes_in += n as u64;
         Ok(n)
     }
 
@@ -364,7 +359,7 @@ impl Transport {
             return;
         };
         match self.queue.write_to(socket) {
-            Ok(n) => self.stats.bytes_out += n as u64,
+            Ok(n) => self.unreported.bytes_out += n as u64,
             Err(e) => self.fail(e),
         }
     }
@@ -379,11 +374,11 @@ impl Transport {
         let size = self.queue.len();
         if !self.protocol_paused && size > self.limits.high {
             self.protocol_paused = true;
-            self.stats.pauses += 1;
+            self.unreported.pauses += 1;
             Some(Flow::Pause)
         } else if self.protocol_paused && size <= self.limits.low {
             self.protocol_paused = false;
-            self.stats.resumes += 1;
+            self.unreported.resumes += 1;
             Some(Flow::Resume)
         } else {
             None

@@ -105,7 +105,9 @@ pub struct WsProtocol<H> {
 /// [`WebSocket`].
 pub(crate) struct ConnState {
     pub(crate) session: Session,
-    pub(crate) path: String,
+    /// The request path, empty for `/` (by far the most common one, and
+    /// then it costs no allocation).
+    pub(crate) path: Box<str>,
     /// Reading paused by the application (`WebSocket::pause`).
     pub(crate) user_paused: bool,
     /// Reading paused because our write queue is above the high watermark.
@@ -132,7 +134,7 @@ impl<H: Handler> WsProtocol<H> {
             conn: ConnState {
                 // Limits are replaced from the config once the connection opens.
                 session: Session::new(role, Default::default()),
-                path: String::new(),
+                path: Box::default(),
                 user_paused: false,
                 write_paused: false,
                 last_activity: now,

@@ -18,7 +18,7 @@ impl<H: Handler> WsProtocol<H> {
         if let State::Connecting(target) = &self.state {
             let handshake = ClientHandshake::new(target, &cx.shared().config.handshake.extensions);
             cx.write(&handshake.request_bytes());
-            self.conn.path = target.path.clone();
+            self.conn.path = stored_path(&target.path);
             self.state = State::AwaitingResponse(Box::new(handshake));
             return true;
         }
@@ -68,7 +68,7 @@ impl<H: Handler> WsProtocol<H> {
                 request,
             } => {
                 cx.write(&response);
-                self.conn.path = request.path.clone();
+                self.conn.path = stored_path(&request.path);
                 self.open(cx, &request);
                 head_len + self.on_frames(cx, &mut data[head_len..])
             }
@@ -128,5 +128,13 @@ impl<H: Handler> WsProtocol<H> {
         let peer = cx.peer_addr();
         log::warn!("{peer}: WebSocket connection failed: {reason}");
         self.call_handler(cx, |h, ws| h.on_connect_error(ws, reason));
+    }
+}
+
+/// How a request path is kept per connection: `/` as nothing.
+fn stored_path(path: &str) -> Box<str> {
+    match path {
+        "/" => Box::default(),
+        other => other.into(),
     }
 }

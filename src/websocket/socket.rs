@@ -35,7 +35,10 @@ impl WebSocket<'_> {
 
     /// The request path of the opening handshake (e.g. `/chat?room=1`).
     pub fn path(&self) -> &str {
-        &self.conn.path
+        match &*self.conn.path {
+            "" => "/",
+            path => path,
+        }
     }
 
     /// Sends a message.

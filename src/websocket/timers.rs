@@ -4,8 +4,9 @@
 //!
 //! Keepalive does not move its timer on every frame: it records when it
 //! last heard from the peer, and when the timer fires early it re-arms for
-//! the remaining time, so the heap holds a handful of entries per
-//! connection rather than one per frame.
+//! the remaining time. The handshake timer hands over to keepalive when it
+//! fires, so an open, idle connection holds one timer, not one per frame
+//! or per concern.
 
 use super::state::State;
 use super::{Handler, WsCounters, WsProtocol};
@@ -38,10 +39,16 @@ pub(super) fn arm_close<H: Handler>(cx: &mut Context<'_, WsProtocol<H>>) {
 }
 
 /// Arms keepalive and the idle timeout for a connection that just opened.
+///
+/// The opening handshake's timer is still armed then, and with the
+/// defaults it comes due before the first ping would: keepalive is then
+/// armed when it fires (see `on_timer`), so an idle connection holds one
+/// timer at a time instead of two.
 pub(super) fn arm_open<H: Handler>(cx: &mut Context<'_, WsProtocol<H>>) {
     let config = &cx.shared().config;
     let (ping, idle) = (config.ping_interval, config.idle_timeout);
-    if let Some(interval) = ping {
+    let chained = |interval| config.handshake_timeout.is_some_and(|h| h <= interval);
+    if let Some(interval) = ping.filter(|&i| !chained(i)) {
         cx.set_timer(interval, PING);
     }
     if let Some(idle) = idle {
@@ -53,6 +60,9 @@ impl<H: Handler> WsProtocol<H> {
     /// One of this connection's timers fired.
     pub(super) fn on_timer(&mut self, cx: &mut Context<'_, Self>, which: u64) {
         match which {
+            // Open by now: keepalive was left to this timer (`arm_open`),
+            // and re-arms itself for the rest of its interval.
+            HANDSHAKE if self.state.frames_flow() => self.keepalive_ping(cx),
             HANDSHAKE => self.handshake_timed_out(cx),
             CLOSE => {
                 if !cx.is_closing() || self.state.frames_flow() {

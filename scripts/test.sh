@@ -8,6 +8,9 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update && apt-get install -y chromium
 fi
 (cd tests/browser && npm ci --no-audit --no-fund)
+# tests/metrics.rs checks /metrics with this independent parser of the
+# Prometheus text format; pinned, and a no-op once installed.
+python3 -m pip install --quiet --disable-pip-version-check 'prometheus-client==0.21.1'
 cargo test --release
 scripts/autobahn.sh
 scripts/autobahn-client.sh blocking

@@ -15,6 +15,7 @@
 pub mod chat;
 pub mod client;
 pub mod loadgen;
+pub mod metrics;
 pub mod protocol;
 pub mod reactor;
 pub mod server;
@@ -25,7 +26,7 @@ pub mod ws;
 
 pub use protocol::Protocol;
 pub use reactor::{
-    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId,
+    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, StatsReader, TimerId,
     MESSAGE_QUEUE_CAPACITY, READ_CHUNK,
 };
 pub use server::{ConnectionInfo, RunningServer, Server, ServerHandle};

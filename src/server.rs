@@ -44,7 +44,9 @@ impl<H: Handler> Server<H> {
         let app = App::new(handler, config);
         let counters = app.counters.clone();
         let write_limits = app.config.write_limits;
+        let metrics = app.metrics.clone();
         let mut lp = EventLoop::new(app)?;
+        metrics.add(lp.handle().stats_reader(), counters.clone());
         lp.set_default_write_limits(write_limits);
         let addr = lp.listen(addr, WsProtocol::server)?;
         Ok(Server { lp, addr, counters })
@@ -53,6 +55,11 @@ impl<H: Handler> Server<H> {
     /// The address the server listens on (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The loops `GET /metrics` reports on; for [`crate::metrics::serve`].
+    pub fn metrics(&mut self) -> Arc<crate::metrics::Registry> {
+        self.lp.shared().metrics.clone()
     }
 
     /// A handle for other threads.

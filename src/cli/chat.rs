@@ -21,6 +21,8 @@ pub struct Args {
     /// Most bytes queued for one client; past it a client that does not read is closed with 1008.
     #[arg(long, default_value = "1m", value_parser = super::parse_size)]
     pub max_write_buffer: usize,
+    #[command(flatten)]
+    pub metrics: super::MetricsArgs,
 }
 
 /// Runs the chat server until SIGINT/SIGTERM.
@@ -32,7 +34,9 @@ pub fn run(args: Args) -> std::io::Result<()> {
     let mut config = Config::default().with_max_message_size(args.max_message_size);
     // A chat has many small messages: a client this far behind is gone.
     config.max_write_buffer = args.max_write_buffer.max(args.max_message_size + 64);
-    let server = Server::bind(args.addr, config, chat)?;
+    config.metrics = args.metrics.on_server_port();
+    let mut server = Server::bind(args.addr, config, chat)?;
+    args.metrics.serve_apart(server.metrics())?;
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();

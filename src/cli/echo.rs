@@ -38,6 +38,8 @@ pub struct Args {
     /// Answer connections past this many with HTTP 503 (0 = no limit).
     #[arg(long, default_value_t = 0)]
     pub max_connections: usize,
+    #[command(flatten)]
+    pub metrics: super::MetricsArgs,
 }
 
 impl Args {
@@ -52,6 +54,7 @@ impl Args {
         config.ping_timeout = self.ping_timeout.0;
         config.idle_timeout = self.idle_timeout.0;
         config.max_connections = (self.max_connections > 0).then_some(self.max_connections);
+        config.metrics = self.metrics.on_server_port();
         Ok(config)
     }
 }
@@ -71,7 +74,8 @@ impl Handler for Echo {
 /// Runs the echo server until SIGINT/SIGTERM, then shuts down gracefully.
 pub fn run(args: Args) -> std::io::Result<()> {
     let config = args.config().map_err(std::io::Error::other)?;
-    let server = Server::bind(args.addr, config, Echo)?;
+    let mut server = Server::bind(args.addr, config, Echo)?;
+    args.metrics.serve_apart(server.metrics())?;
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();

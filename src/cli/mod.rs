@@ -6,7 +6,38 @@ pub mod client;
 pub mod echo;
 pub mod tcp_echo;
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+/// The metrics options every server command takes.
+#[derive(clap::Args)]
+pub struct MetricsArgs {
+    /// Do not answer GET /metrics (Prometheus text format).
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Serve GET /metrics on this address instead of the server's own port.
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl MetricsArgs {
+    /// Whether the server's own port answers GET /metrics.
+    pub fn on_server_port(&self) -> bool {
+        !self.no_metrics && self.metrics_addr.is_none()
+    }
+
+    /// Starts the separate metrics listener, if one was asked for.
+    pub fn serve_apart(
+        &self,
+        registry: std::sync::Arc<wsloop::metrics::Registry>,
+    ) -> std::io::Result<()> {
+        if let Some(addr) = self.metrics_addr {
+            let bound = wsloop::metrics::serve(addr, registry)?;
+            log::info!("metrics served at http://{bound}/");
+        }
+        Ok(())
+    }
+}
 
 /// Sets up `env_logger`: `RUST_LOG` wins; otherwise `default` raised by `-v`s.
 pub fn init_logging(verbose: u8, default: &str) {

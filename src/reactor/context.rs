@@ -131,6 +131,22 @@ impl<C> Ops<'_, C> {
         self.services.stop = true;
     }
 
+    /// Counts `n` messages received, for [`crate::LoopStats::messages_in`]:
+    /// a plain add to the loop's counters, published once per turn.
+    pub fn count_received(&mut self, n: u64) {
+        self.services.stats.messages_in += n;
+    }
+
+    /// Counts `n` messages sent, for [`crate::LoopStats::messages_out`].
+    pub fn count_sent(&mut self, n: u64) {
+        self.services.stats.messages_out += n;
+    }
+
+    /// The loop's counters, exact as of now.
+    pub fn loop_stats(&self) -> crate::LoopStats {
+        self.services.stats
+    }
+
     /// Number of connections open in this loop, this one included.
     pub fn open_connections(&self) -> usize {
         self.services.stats.open as usize

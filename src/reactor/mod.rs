@@ -43,7 +43,7 @@ pub use conn_id::ConnId;
 pub use context::{Context, Ops};
 pub use loop_handle::{LoopGone, LoopHandle, LoopTask};
 pub use protocol::Protocol;
-pub use stats::LoopStats;
+pub use stats::{LoopStats, StatsReader, TURN_BUCKETS};
 pub use timers::TimerId;
 
 use crate::transport::{Transport, WriteLimits};
@@ -359,6 +359,8 @@ impl<P: Protocol> EventLoop<P> {
             self.conns.remove(slot);
         }
         self.services.stats.timers = self.services.timers.len() as u64;
+        let took = Instant::now().saturating_duration_since(self.services.now);
+        self.services.stats.record_turn(took);
         self.published.publish(&self.services.stats);
         Ok(())
     }
@@ -412,6 +414,7 @@ impl<P: Protocol> EventLoop<P> {
         entry.insert(Conn::new(id, transport, protocol, connecting));
         self.services.stats.open += 1;
         self.services.stats.total += 1;
+        self.services.stats.accepted += u64::from(!connecting);
         if !connecting {
             self.conns[slot].call(&mut self.shared, &mut self.services, |p, cx| {
                 p.connection_made(cx)

@@ -141,6 +141,7 @@ impl<H: Handler> WsProtocol<H> {
             WsCommand::Close { .. } => {}
         }
         self.conn.last_activity = cx.now();
+        cx.count_sent(1);
     }
 
     /// The write queue is at its hard cap: apply [`Overflow`].

@@ -47,6 +47,10 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Answer new connections past this many with HTTP 503 (default: no limit).
     pub max_connections: Option<usize>,
+    /// Answer `GET /metrics` on this port with the loop's figures in the
+    /// Prometheus text format, before the handler sees the request
+    /// (default off; the command-line servers turn it on).
+    pub metrics: bool,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             ping_timeout: Some(Duration::from_secs(20)),
             idle_timeout: None,
             max_connections: None,
+            metrics: false,
         }
     }
 }

@@ -38,11 +38,13 @@ impl<H: Handler> WsProtocol<H> {
     fn on_event(&mut self, cx: &mut Context<'_, Self>, event: Event<'_>) {
         match event {
             Event::Text(payload) => {
+                cx.count_received(1);
                 // The session validated the whole message as UTF-8 already.
                 let text = std::str::from_utf8(&payload).unwrap_or_default();
                 self.call_handler(cx, |h, ws| h.on_message(ws, Message::Text(text)));
             }
             Event::Binary(payload) => {
+                cx.count_received(1);
                 self.call_handler(cx, |h, ws| h.on_message(ws, Message::Binary(&payload)));
             }
             Event::Ping(_) | Event::Pong(_) => {
@@ -72,6 +74,7 @@ impl<H: Handler> WsProtocol<H> {
         }
         self.state = State::Closing;
         WsCounters::bump(&cx.shared().counters.closed);
+        cx.shared().counters.count_close(code);
         self.call_handler(cx, |h, ws| h.on_close(ws, code, reason));
     }
 

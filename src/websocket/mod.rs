@@ -58,6 +58,7 @@ pub use counters::WsCounters;
 pub use handler::Handler;
 pub use socket::WebSocket;
 
+use crate::metrics::Registry;
 use crate::protocol::Protocol;
 use crate::reactor::Context;
 use crate::ws::{close, ClientRequest, Role, Session};
@@ -73,6 +74,9 @@ pub struct Endpoint<H> {
     pub config: Config,
     /// Counters, also readable from other threads.
     pub counters: Arc<WsCounters>,
+    /// The loops `GET /metrics` reports on (see [`Config::metrics`]); the
+    /// server adds its own loop, and every loop of one process may share it.
+    pub metrics: Arc<Registry>,
 }
 
 impl<H> Endpoint<H> {
@@ -82,6 +86,7 @@ impl<H> Endpoint<H> {
             handler,
             config,
             counters: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 }

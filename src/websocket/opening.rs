@@ -8,7 +8,9 @@ use super::state::State;
 use super::{timers, Endpoint, Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
 use crate::ws::handshake::{ClientStep, ServerStep};
-use crate::ws::{ClientHandshake, HandshakeError, ServerHandshake, Session, UpgradeRequest};
+use crate::ws::{
+    ClientHandshake, HandshakeError, HttpRequest, ServerHandshake, Session, UpgradeRequest,
+};
 
 impl<H: Handler> WsProtocol<H> {
     /// At connect: a client sends its request; a server over its
@@ -27,6 +29,7 @@ impl<H: Handler> WsProtocol<H> {
             let peer = cx.peer_addr();
             log::warn!("{peer}: refused: connection limit reached");
             WsCounters::bump(&cx.shared().counters.refused_busy);
+            cx.shared().counters.count_rejection(503);
             let busy = HandshakeError::new(503, "server busy: connection limit reached")
                 .with_header("Retry-After", "1");
             self.end_http(cx, &busy.to_response());
@@ -42,9 +45,14 @@ impl<H: Handler> WsProtocol<H> {
             handler,
             config,
             counters,
+            metrics,
         } = cx.shared();
-        let step = ServerHandshake::new(&config.handshake)
-            .receive(data, |head| answer_http(handler, counters, peer, head));
+        let step = ServerHandshake::new(&config.handshake).receive(data, |head| {
+            if config.metrics && is_scrape(head) {
+                return Some(metrics.response());
+            }
+            answer_http(handler, counters, peer, head)
+        });
         match step {
             ServerStep::NeedMore => 0,
             ServerStep::Answered { response, .. } => {
@@ -59,6 +67,7 @@ impl<H: Handler> WsProtocol<H> {
                     error.reason
                 );
                 WsCounters::bump(&cx.shared().counters.rejected);
+                cx.shared().counters.count_rejection(error.status);
                 self.end_http(cx, &response);
                 data.len()
             }
@@ -129,6 +138,11 @@ impl<H: Handler> WsProtocol<H> {
         log::warn!("{peer}: WebSocket connection failed: {reason}");
         self.call_handler(cx, |h, ws| h.on_connect_error(ws, reason));
     }
+}
+
+/// Whether `head` asks for the metrics (`GET /metrics`, or `HEAD`).
+fn is_scrape(head: &HttpRequest) -> bool {
+    matches!(head.method.as_str(), "GET" | "HEAD") && head.path_only() == "/metrics"
 }
 
 /// How a request path is kept per connection: `/` as nothing.

@@ -52,6 +52,9 @@ impl WebSocket<'_> {
         let result =
             outgoing::send_borrowed(session, self.ops.transport(), msg.opcode(), msg.as_bytes());
         self.conn.last_activity = self.ops.now();
+        if result.is_ok() {
+            self.ops.count_sent(1);
+        }
         result
     }
 

@@ -27,7 +27,7 @@ pub mod ws;
 pub use protocol::Protocol;
 pub use reactor::{
     ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, StatsReader, TimerId,
-    MESSAGE_QUEUE_CAPACITY, READ_CHUNK,
+    TraceFilter, MESSAGE_QUEUE_CAPACITY, READ_CHUNK,
 };
 pub use server::{ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;

@@ -23,6 +23,8 @@ pub struct Args {
     pub max_write_buffer: usize,
     #[command(flatten)]
     pub metrics: super::MetricsArgs,
+    #[command(flatten)]
+    pub trace: super::TraceArgs,
 }
 
 /// Runs the chat server until SIGINT/SIGTERM.
@@ -37,6 +39,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
     config.metrics = args.metrics.on_server_port();
     let mut server = Server::bind(args.addr, config, chat)?;
     args.metrics.serve_apart(server.metrics())?;
+    server.event_loop().set_trace(args.trace.filter());
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();

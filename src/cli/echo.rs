@@ -40,6 +40,8 @@ pub struct Args {
     pub max_connections: usize,
     #[command(flatten)]
     pub metrics: super::MetricsArgs,
+    #[command(flatten)]
+    pub trace: super::TraceArgs,
 }
 
 impl Args {
@@ -76,6 +78,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
     let config = args.config().map_err(std::io::Error::other)?;
     let mut server = Server::bind(args.addr, config, Echo)?;
     args.metrics.serve_apart(server.metrics())?;
+    server.event_loop().set_trace(args.trace.filter());
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();

@@ -9,6 +9,33 @@ pub mod tcp_echo;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// `--trace`: every server command takes it.
+#[derive(clap::Args)]
+pub struct TraceArgs {
+    /// Print one line per step of the event loop to stderr: for every
+    /// connection (`--trace`) or for one slab slot (`--trace 3`).
+    #[arg(long, value_name = "SLOT", num_args = 0..=1, default_missing_value = "all", value_parser = parse_trace)]
+    pub trace: Option<wsloop::TraceFilter>,
+}
+
+impl TraceArgs {
+    /// What the loop should trace.
+    pub fn filter(&self) -> wsloop::TraceFilter {
+        self.trace.unwrap_or_default()
+    }
+}
+
+/// Parses `--trace`'s value: `all` or a slot number.
+pub fn parse_trace(text: &str) -> Result<wsloop::TraceFilter, String> {
+    match text {
+        "all" => Ok(wsloop::TraceFilter::All),
+        slot => slot
+            .parse()
+            .map(wsloop::TraceFilter::Slot)
+            .map_err(|_| format!("not a slot number: {slot:?} (or leave it out for all)")),
+    }
+}
+
 /// The metrics options every server command takes.
 #[derive(clap::Args)]
 pub struct MetricsArgs {

@@ -142,6 +142,20 @@ impl<C> Ops<'_, C> {
         self.services.stats.messages_out += n;
     }
 
+    /// Whether `--trace` follows this connection; check it before
+    /// building a line for [`Ops::trace`], so tracing costs nothing when off.
+    pub fn tracing(&self) -> bool {
+        self.services.trace.wants(self.id.slot)
+    }
+
+    /// Prints one trace line about this connection (see [`Ops::tracing`]).
+    pub fn trace(&self, args: std::fmt::Arguments<'_>) {
+        if self.tracing() {
+            let id = self.id;
+            self.services.trace.line(format_args!("{id} {args}"));
+        }
+    }
+
     /// The loop's counters, exact as of now.
     pub fn loop_stats(&self) -> crate::LoopStats {
         self.services.stats

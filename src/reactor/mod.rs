@@ -27,6 +27,7 @@ mod loop_handle;
 pub mod protocol;
 mod stats;
 mod timers;
+mod trace;
 
 use std::collections::VecDeque;
 use std::io;
@@ -45,12 +46,14 @@ pub use loop_handle::{LoopGone, LoopHandle, LoopTask};
 pub use protocol::Protocol;
 pub use stats::{LoopStats, StatsReader, TURN_BUCKETS};
 pub use timers::TimerId;
+pub use trace::TraceFilter;
 
 use crate::transport::{Transport, WriteLimits};
 use conn::{Conn, Connect};
 use loop_handle::Message;
 use stats::SharedStats;
 use timers::{TimerTarget, Timers};
+use trace::{trace, Tracer};
 
 /// Size of the loop-wide read buffer, and so the largest single read.
 ///
@@ -109,6 +112,8 @@ pub(crate) struct Services<C> {
     pub(crate) read_passes: Vec<ConnId>,
     pub(crate) stop: bool,
     pub(crate) stats: LoopStats,
+    /// What `--trace` follows.
+    pub(crate) trace: Tracer,
 }
 
 impl<C> Services<C> {
@@ -182,6 +187,7 @@ impl<P: Protocol> EventLoop<P> {
                 read_passes: Vec::new(),
                 stop: false,
                 stats: LoopStats::default(),
+                trace: Tracer::default(),
             },
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             rx,
@@ -251,6 +257,13 @@ impl<P: Protocol> EventLoop<P> {
     /// The write limits given to each new connection.
     pub fn set_default_write_limits(&mut self, limits: WriteLimits) {
         self.default_limits = limits;
+    }
+
+    /// Prints one line per step of the loop to standard error, for every
+    /// connection or one slot (`--trace`). Off by default, and then each
+    /// step costs one test of a flag.
+    pub fn set_trace(&mut self, filter: TraceFilter) {
+        self.services.trace = Tracer::new(filter);
     }
 
     /// A handle for other threads.
@@ -338,6 +351,9 @@ impl<P: Protocol> EventLoop<P> {
         }
         self.services.now = Instant::now();
         self.services.stats.turns += 1;
+        if self.services.trace.on {
+            self.trace_poll(timeout);
+        }
 
         // The events buffer is moved out so that handling an event may borrow
         // the rest of the loop mutably; it is put back, capacity intact.
@@ -356,13 +372,27 @@ impl<P: Protocol> EventLoop<P> {
         self.fire_timers();
         self.run_deferred();
         for slot in self.to_free.drain(..) {
-            self.conns.remove(slot);
+            let conn = self.conns.remove(slot);
+            trace!(self.services.trace, slot = slot, "{} slot freed", conn.id);
         }
         self.services.stats.timers = self.services.timers.len() as u64;
         let took = Instant::now().saturating_duration_since(self.services.now);
         self.services.stats.record_turn(took);
         self.published.publish(&self.services.stats);
         Ok(())
+    }
+
+    /// The line for a wake-up: how many events, and for whom.
+    fn trace_poll(&self, timeout: Option<Duration>) {
+        let tracer = &self.services.trace;
+        let tokens: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
+        if tracer.wants_loop() || tokens.iter().any(|&t| tracer.wants(t)) {
+            tracer.line(format_args!(
+                "poll woke with {} event(s) (timeout {})",
+                tokens.len(),
+                timeout.map_or("none".to_string(), |t| format!("{t:?}"))
+            ));
+        }
     }
 
     fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
@@ -412,6 +442,16 @@ impl<P: Protocol> EventLoop<P> {
             .register(&mut socket, Token(slot), interest)?;
         let transport = Transport::new(socket, peer, self.default_limits);
         entry.insert(Conn::new(id, transport, protocol, connecting));
+        trace!(
+            self.services.trace,
+            slot = slot,
+            "{id} {} {peer}",
+            if connecting {
+                "connecting to"
+            } else {
+                "accepted from"
+            }
+        );
         self.services.stats.open += 1;
         self.services.stats.total += 1;
         self.services.stats.accepted += u64::from(!connecting);
@@ -479,6 +519,21 @@ impl<P: Protocol> EventLoop<P> {
         if conn.transport.is_closed() {
             return;
         }
+        trace!(
+            self.services.trace,
+            slot = slot,
+            "{} event: token {slot}, generation {}:{}{}{}{}",
+            conn.id,
+            conn.id.generation,
+            if event.is_readable() { " readable" } else { "" },
+            if event.is_writable() { " writable" } else { "" },
+            if event.is_read_closed() {
+                " read-closed"
+            } else {
+                ""
+            },
+            if event.is_error() { " error" } else { "" }
+        );
         if event.is_read_closed() || event.is_error() {
             conn.hung_up = true;
         }
@@ -512,6 +567,11 @@ impl<P: Protocol> EventLoop<P> {
             match target {
                 TimerTarget::Conn(id, tag) => {
                     if let Some(conn) = live_conn(&mut self.conns, id) {
+                        trace!(
+                            self.services.trace,
+                            slot = id.slot,
+                            "{id} timer fired (tag {tag})"
+                        );
                         conn.call(&mut self.shared, &mut self.services, |p, cx| {
                             p.timer_fired(cx, tag)
                         });
@@ -520,12 +580,18 @@ impl<P: Protocol> EventLoop<P> {
                 }
                 TimerTarget::Linger(id) => {
                     if let Some(conn) = live_conn(&mut self.conns, id) {
+                        trace!(
+                            self.services.trace,
+                            slot = id.slot,
+                            "{id} linger timer fired"
+                        );
                         conn.linger_expired();
                         self.settle(id.slot);
                     }
                 }
                 TimerTarget::Listener(index) => {
                     if let Some(Some(listener)) = self.listeners.get_mut(index) {
+                        trace!(self.services.trace, "accept back-off over: accepting again");
                         listener.backing_off = false;
                         self.accept_all(index);
                     }
@@ -588,6 +654,11 @@ impl<P: Protocol> EventLoop<P> {
         let Some(conn) = live_conn(&mut self.conns, id) else {
             return;
         };
+        trace!(
+            self.services.trace,
+            slot = id.slot,
+            "{id} command delivered"
+        );
         conn.call(&mut self.shared, &mut self.services, |p, cx| {
             p.command(cx, command)
         });

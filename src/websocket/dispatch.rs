@@ -27,10 +27,20 @@ impl<H: Handler> WsProtocol<H> {
                 self.conn.last_activity = now;
             }
             if let Some(event) = event {
+                if cx.tracing() {
+                    cx.trace(format_args!("ws: decoded {} -> handler", describe(&event)));
+                }
                 self.on_event(cx, event);
             }
         }
         let consumed = reader.consumed();
+        if cx.tracing() && !data.is_empty() {
+            let left = data.len() - consumed;
+            cx.trace(format_args!(
+                "ws: frames consumed {consumed} of {} bytes, {left} kept",
+                data.len()
+            ));
+        }
         self.after_session_step(cx);
         consumed
     }
@@ -119,5 +129,17 @@ impl<H: Handler> WsProtocol<H> {
         } else {
             timers::arm_close(cx);
         }
+    }
+}
+
+/// One session event, for `--trace`.
+fn describe(event: &Event<'_>) -> String {
+    match event {
+        Event::Text(p) => format!("a text message of {} bytes", p.len()),
+        Event::Binary(p) => format!("a binary message of {} bytes", p.len()),
+        Event::Ping(p) => format!("a ping of {} bytes (pong queued)", p.len()),
+        Event::Pong(p) => format!("a pong of {} bytes", p.len()),
+        Event::Close { code, .. } => format!("a close frame, code {code}"),
+        Event::Error { code, reason } => format!("a protocol error ({code}: {reason})"),
     }
 }

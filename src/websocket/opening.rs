@@ -124,6 +124,12 @@ impl<H: Handler> WsProtocol<H> {
         self.conn.last_activity = now;
         timers::arm_open(cx);
         WsCounters::bump(&cx.shared().counters.opened);
+        if cx.tracing() {
+            cx.trace(format_args!(
+                "ws: handshake done ({}) -> on_open",
+                request.path
+            ));
+        }
         self.call_handler(cx, |h, ws| h.on_open(ws, request));
     }
 

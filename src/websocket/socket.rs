@@ -55,6 +55,14 @@ impl WebSocket<'_> {
         if result.is_ok() {
             self.ops.count_sent(1);
         }
+        if self.ops.tracing() {
+            let queued = self.ops.transport().write_buffer_size();
+            self.ops.trace(format_args!(
+                "ws: send {} bytes: {}, {queued} bytes now queued",
+                msg.len(),
+                result.map_or_else(|e| e.to_string(), |()| "framed".to_string())
+            ));
+        }
         result
     }
 

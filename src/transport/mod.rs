@@ -77,7 +77,8 @@ pub struct Transport {
     /// `pause_writing` was delivered and `resume_writing` not yet.
     protocol_paused: bool,
     /// Bytes the protocol left unconsumed, handed back with the next read.
-    leftover: Vec<u8>,
+    /// Boxed, and `None` when empty (almost always): one pointer inline.
+    leftover: Option<Box<Vec<u8>>>,
     /// Counted since the loop last took them ([`Transport::take_counts`]):
     /// the loop keeps the totals, so a connection does not carry both.
     unreported: ConnStats,
@@ -94,7 +95,7 @@ impl Transport {
             reading: true,
             read_pass_wanted: false,
             protocol_paused: false,
-            leftover: Vec::new(),
+            leftover: None,
             unreported: ConnStats::default(),
             peer,
         }
@@ -195,7 +196,7 @@ impl Transport {
     pub(crate) fn fail(&mut self, error: io::Error) {
         if self.lifecycle.fail(error) {
             self.queue.clear();
-            self.leftover = Vec::new();
+            self.leftover = None;
         }
     }
 
@@ -316,7 +317,7 @@ impl Transport {
 
     /// Whether bytes the protocol left unconsumed wait to be offered again.
     pub(crate) fn has_leftover(&self) -> bool {
-        !self.leftover.is_empty()
+        self.leftover.is_some()
     }
 
     /// Offers `data`, behind any bytes left from before, to `consume` (the
@@ -327,20 +328,19 @@ impl Transport {
         data: &mut [u8],
         consume: impl FnOnce(&mut Transport, &mut [u8]) -> usize,
     ) {
-        if self.leftover.is_empty() {
-            // Fast path: the protocol parses straight out of the loop's buffer.
-            let used = consume(self, data).min(data.len());
-            if used < data.len() && !self.is_closing() {
-                self.leftover.extend_from_slice(&data[used..]);
-            }
-        } else {
-            let mut pending = std::mem::take(&mut self.leftover);
+        if let Some(mut pending) = self.leftover.take() {
             pending.extend_from_slice(data);
             let used = consume(self, &mut pending).min(pending.len());
             pending.drain(..used);
             // Dropping an emptied buffer frees it: an idle connection keeps none.
             if !pending.is_empty() && !self.is_closing() {
-                self.leftover = pending;
+                self.leftover = Some(pending);
+            }
+        } else {
+            // Fast path: the protocol parses straight out of the loop's buffer.
+            let used = consume(self, data).min(data.len());
+            if used < data.len() && !self.is_closing() {
+                self.leftover = Some(Box::new(data[used..].to_vec()));
             }
         }
     }
@@ -419,7 +419,7 @@ impl Transport {
     /// the error that ended the connection, if any.
     pub(crate) fn finish(&mut self) -> (Option<TcpStream>, Option<io::Error>) {
         self.queue.clear();
-        self.leftover = Vec::new();
+        self.leftover = None;
         (self.socket.take(), self.lifecycle.finish())
     }
 }

@@ -61,8 +61,16 @@ impl Registry {
     }
 }
 
-/// The loop-wide figures: name, type, help, and where each comes from.
-const LOOP_FIGURES: [(&str, &str, &str, fn(&LoopStats) -> u64); 9] = [
+/// One loop-wide figure: name, type, help, and where it comes from.
+type Figure = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&LoopStats) -> u64,
+);
+
+/// The loop-wide figures.
+const LOOP_FIGURES: [Figure; 9] = [
     (
         "wsloop_connections_open",
         "gauge",

@@ -47,7 +47,11 @@ impl Tracer {
     /// Whether steps of the connection in `slot` are traced.
     #[inline]
     pub(crate) fn wants(&self, slot: usize) -> bool {
-        self.on && self.only.is_none_or(|only| only == slot)
+        self.on
+            && match self.only {
+                None => true,
+                Some(only) => only == slot,
+            }
     }
 
     /// Whether the loop's own steps (a poll, a timer of no connection) are.

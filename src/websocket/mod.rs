@@ -54,7 +54,7 @@ use std::time::Instant;
 
 pub use command::WsCommand;
 pub use config::{Config, Overflow};
-pub use counters::WsCounters;
+pub use counters::{WsCounters, CLOSE_CODES, REJECTION_STATUSES};
 pub use handler::Handler;
 pub use socket::WebSocket;
 

@@ -1,6 +1,7 @@
 //! Session events to handler callbacks, and the end of the conversation:
 //! starting and finishing the closing handshake, and closing TCP after it.
 
+use super::clock::Stamp;
 use super::state::State;
 use super::{timers, Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
@@ -11,7 +12,7 @@ impl<H: Handler> WsProtocol<H> {
     /// Parses frames out of `data` and dispatches their events; returns the
     /// bytes consumed.
     pub(super) fn on_frames(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
-        let now = cx.now();
+        let now = Stamp::at(cx.now());
         self.last_received = now;
         self.ping_sent = None;
         let mut reader = EventReader::new(data);

@@ -35,6 +35,7 @@
 //! "could not connect" (retry, report the reason) from "was connected and
 //! dropped".
 
+mod clock;
 mod command;
 mod config;
 mod counters;
@@ -62,6 +63,7 @@ use crate::metrics::Registry;
 use crate::protocol::Protocol;
 use crate::reactor::Context;
 use crate::ws::{close, ClientRequest, Role, Session};
+use clock::Stamp;
 use state::State;
 
 /// Loop-wide state of a WebSocket endpoint: the application's handler, the
@@ -100,9 +102,9 @@ pub struct WsProtocol<H> {
     /// What the application's [`WebSocket`] handle works on.
     conn: ConnState,
     /// When a frame last arrived, for keepalive.
-    last_received: Instant,
+    last_received: Stamp,
     /// A keepalive ping is out and no frame has come back since.
-    ping_sent: Option<Instant>,
+    ping_sent: Option<Stamp>,
     _handler: PhantomData<fn() -> H>,
 }
 
@@ -118,7 +120,7 @@ pub(crate) struct ConnState {
     /// Reading paused because our write queue is above the high watermark.
     pub(crate) write_paused: bool,
     /// When anything was last sent or received, for the idle timeout.
-    pub(crate) last_activity: Instant,
+    pub(crate) last_activity: Stamp,
 }
 
 impl<H: Handler> WsProtocol<H> {
@@ -133,7 +135,7 @@ impl<H: Handler> WsProtocol<H> {
     }
 
     fn with_state(state: State, role: Role) -> Self {
-        let now = Instant::now();
+        let now = Stamp::at(Instant::now());
         WsProtocol {
             state,
             conn: ConnState {

@@ -3,6 +3,7 @@
 //! sans-IO handshake's, in `ws/handshake/`; this file carries them out:
 //! writes, closes, counters, logs and the handler's first callback.
 
+use super::clock::Stamp;
 use super::isolation::answer_http;
 use super::state::State;
 use super::{timers, Endpoint, Handler, WsCounters, WsProtocol};
@@ -119,7 +120,7 @@ impl<H: Handler> WsProtocol<H> {
         self.state = State::Open;
         let config = &cx.shared().config;
         self.conn.session = Session::new(self.conn.session.role(), config.limits);
-        let now = cx.now();
+        let now = Stamp::at(cx.now());
         self.last_received = now;
         self.conn.last_activity = now;
         timers::arm_open(cx);

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::clock::Stamp;
 use super::outgoing;
 use super::{timers, Config, ConnState, WsCommand, WsCounters};
 use crate::reactor::{ConnId, Ops};
@@ -51,7 +52,7 @@ impl WebSocket<'_> {
         let session = &mut self.conn.session;
         let result =
             outgoing::send_borrowed(session, self.ops.transport(), msg.opcode(), msg.as_bytes());
-        self.conn.last_activity = self.ops.now();
+        self.conn.last_activity = Stamp::at(self.ops.now());
         if result.is_ok() {
             self.ops.count_sent(1);
         }

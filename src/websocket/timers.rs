@@ -8,6 +8,7 @@
 //! fires, so an open, idle connection holds one timer, not one per frame
 //! or per concern.
 
+use super::clock::{Stamp, STAMP_ROUNDING};
 use super::state::State;
 use super::{Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
@@ -101,7 +102,7 @@ impl<H: Handler> WsProtocol<H> {
             return;
         };
         let now = cx.now();
-        let quiet = now.saturating_duration_since(self.last_received);
+        let quiet = self.last_received.until(now);
         if quiet < interval {
             // Heard from the peer meanwhile: check again later.
             cx.set_timer(interval - quiet, PING);
@@ -115,7 +116,7 @@ impl<H: Handler> WsProtocol<H> {
         {
             // The pong deadline runs from the first unanswered ping: later
             // pings to a silent peer must not extend it.
-            self.ping_sent = Some(now);
+            self.ping_sent = Some(Stamp::at(now));
             if let Some(timeout) = ping_timeout {
                 cx.set_timer(timeout, PONG);
             }
@@ -130,8 +131,10 @@ impl<H: Handler> WsProtocol<H> {
         // A PONG timer armed for a ping that was answered may fire after a
         // later ping went out; only the later ping's own timer (deadline
         // reached) may close.
+        // Stamps are whole milliseconds: allow for the rounding, or a
+        // deadline with a fraction of a millisecond would never be reached.
         let overdue = self.ping_sent.is_some_and(|sent| {
-            ping_timeout.is_some_and(|t| now.saturating_duration_since(sent) >= t)
+            ping_timeout.is_some_and(|t| sent.until(now) + STAMP_ROUNDING >= t)
         });
         if overdue {
             let peer = cx.peer_addr();
@@ -146,7 +149,7 @@ impl<H: Handler> WsProtocol<H> {
         let Some(idle) = cx.shared().config.idle_timeout else {
             return;
         };
-        let quiet = cx.now().saturating_duration_since(self.conn.last_activity);
+        let quiet = self.conn.last_activity.until(cx.now());
         if quiet < idle {
             cx.set_timer(idle - quiet, IDLE);
             return;

@@ -27,6 +27,32 @@ const PER_WORKER: usize = 4000;
 /// How long a worker holds its connections at most.
 const WORKER_LIFETIME: Duration = Duration::from_secs(120);
 
+/// A handler with no state of its own: every slot byte printed is the library's.
+struct Idle;
+impl wsloop::Handler for Idle {
+    fn on_message(&mut self, _: &mut wsloop::WebSocket<'_>, _: wsloop::Message<'_>) {}
+}
+
+/// Prints what a connection's slot holds inline, part by part.
+fn print_layout() {
+    use std::mem::size_of;
+    for (part, bytes) in wsloop::reactor::slot_layout::<wsloop::WsProtocol<Idle>>() {
+        println!("layout: {part:<24} {bytes:>4} bytes");
+    }
+    let parts = [
+        (
+            "transport: write queue",
+            size_of::<wsloop::transport::WriteQueue>(),
+        ),
+        ("transport: counters", size_of::<wsloop::ConnStats>()),
+        ("transport: peer address", size_of::<SocketAddr>()),
+        ("protocol: session", size_of::<wsloop::ws::Session>()),
+    ];
+    for (part, bytes) in parts {
+        println!("layout: {part:<24} {bytes:>4} bytes");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("worker") {
@@ -40,6 +66,7 @@ fn main() {
         .cloned()
         .unwrap_or_else(|| "target/release/wsloop".into());
     raise_descriptor_limit();
+    print_layout();
 
     let sub = if mode == "tcp" { "tcp-echo" } else { "echo" };
     let mut server = Command::new(&bin)

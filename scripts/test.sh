@@ -14,6 +14,9 @@ fi
 command -v redis-server || (apt-get update && apt-get install -y redis-server)
 # The independent wss:// peer of tests/tls_*.rs; pip skips it when present.
 python3 -m pip install --quiet 'websockets==15.0.1'
+# tests/metrics.rs checks /metrics with this independent parser of the
+# Prometheus text format; pinned, and a no-op once installed.
+python3 -m pip install --quiet --disable-pip-version-check 'prometheus-client==0.21.1'
 cargo test --release
 scripts/soak.sh 45
 scripts/fuzz.sh 20

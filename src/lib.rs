@@ -15,6 +15,7 @@
 pub mod chat;
 pub mod client;
 pub mod loadgen;
+pub mod metrics;
 pub mod protocol;
 pub mod reactor;
 pub mod server;
@@ -26,8 +27,8 @@ pub mod ws;
 
 pub use protocol::Protocol;
 pub use reactor::{
-    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId, TryPostError,
-    MESSAGE_QUEUE_CAPACITY, READ_CHUNK,
+    ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, StatsReader, TimerId,
+    TraceFilter, TryPostError, MESSAGE_QUEUE_CAPACITY, READ_CHUNK,
 };
 pub use server::{AcceptMode, ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;

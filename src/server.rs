@@ -57,7 +57,9 @@ impl<H: Handler> Server<H> {
         let counters = app.counters.clone();
         let write_limits = app.config.write_limits;
         let tls = app.config.tls.clone();
+        let metrics = app.metrics.clone();
         let mut lp = EventLoop::new(app)?;
+        metrics.add(lp.handle().stats_reader(), counters.clone());
         lp.set_default_write_limits(write_limits);
         let addr = match tls {
             Some(tls) => lp.listen_tls(addr, tls, WsProtocol::server)?,
@@ -118,21 +120,27 @@ impl<H: Handler> Server<H> {
             config.shared_connection_count = Some(Arc::default());
         }
         let counters = Arc::new(WsCounters::default());
+        // One registry, so `GET /metrics` on any worker sums them all.
+        let metrics: Arc<crate::metrics::Registry> = Arc::default();
         let make_handler = Arc::new(make_handler);
+        let shared = workers::Shared {
+            counters: counters.clone(),
+            metrics,
+        };
         let lp = workers::build(
             0,
             count,
             first,
             config.clone(),
-            counters.clone(),
+            shared.clone(),
             make_handler(0),
         )?;
         let mut loops = vec![lp.handle()];
         let mut others = Vec::new();
         for (index, listener) in (1..count).zip(listeners) {
-            let (config, counters, make) = (config.clone(), counters.clone(), make_handler.clone());
+            let (config, shared, make) = (config.clone(), shared.clone(), make_handler.clone());
             let (handle, thread) = workers::spawn(index, move || {
-                workers::build(index, count, listener, config, counters, make(index))
+                workers::build(index, count, listener, config, shared, make(index))
             })?;
             loops.push(handle);
             others.push(thread);
@@ -154,6 +162,11 @@ impl<H: Handler> Server<H> {
     /// How many event loops serve connections.
     pub fn workers(&self) -> usize {
         self.loops.len()
+    }
+
+    /// The loops `GET /metrics` reports on; for [`crate::metrics::serve`].
+    pub fn metrics(&mut self) -> Arc<crate::metrics::Registry> {
+        self.lp.shared().metrics.clone()
     }
 
     /// A handle for other threads.
@@ -526,9 +539,16 @@ impl<H: Handler> ServerHandle<H> {
 }
 
 fn add_stats(a: LoopStats, b: LoopStats) -> LoopStats {
+    let mut turn_buckets = a.turn_buckets;
+    for (sum, n) in turn_buckets.iter_mut().zip(b.turn_buckets) {
+        *sum += n;
+    }
     LoopStats {
         open: a.open + b.open,
         total: a.total + b.total,
+        accepted: a.accepted + b.accepted,
+        messages_in: a.messages_in + b.messages_in,
+        messages_out: a.messages_out + b.messages_out,
         bytes_in: a.bytes_in + b.bytes_in,
         bytes_out: a.bytes_out + b.bytes_out,
         pauses: a.pauses + b.pauses,
@@ -539,5 +559,7 @@ fn add_stats(a: LoopStats, b: LoopStats) -> LoopStats {
         accept_fd_errors: a.accept_fd_errors + b.accept_fd_errors,
         turns: a.turns + b.turns,
         timers: a.timers + b.timers,
+        turn_buckets,
+        turn_nanos: a.turn_nanos + b.turn_nanos,
     }
 }

@@ -23,8 +23,8 @@ pub struct Args {
     /// Messages in flight per connection.
     #[arg(short, long, default_value_t = 1)]
     pub pipeline: usize,
-    /// Stop sending after this long [default: 10s unless -n is given].
-    #[arg(short, long, value_parser = parse_timeout)]
+    /// Stop sending after this long: seconds, or e.g. 500ms, 2m [default: 10s unless -n is given].
+    #[arg(short, long, value_parser = super::parse_run_length)]
     pub duration: Option<Timeout>,
     /// Stop after this many messages in total (connections with --connect-rate).
     #[arg(short = 'n', long)]

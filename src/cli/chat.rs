@@ -34,6 +34,10 @@ pub struct Args {
     pub redis_ttl: super::Timeout,
     #[command(flatten)]
     pub tls: super::tls::ServerTls,
+    #[command(flatten)]
+    pub metrics: super::MetricsArgs,
+    #[command(flatten)]
+    pub trace: super::TraceArgs,
 }
 
 /// Runs the chat server until SIGINT/SIGTERM.
@@ -46,6 +50,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
     // A chat has many small messages: a client this far behind is gone.
     config.max_write_buffer = args.max_write_buffer.max(args.max_message_size + 64);
     config.tls = args.tls.acceptor()?;
+    config.metrics = args.metrics.on_server_port();
 
     // The room outlives any one loop: it is made first, and learns the
     // server's handle once the server is bound.
@@ -63,7 +68,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
         None => None,
     };
     let w = args.workers;
-    let server =
+    let mut server =
         Server::bind_workers_with(args.addr, config, w.workers, w.accept, move |worker| {
             let mut chat = Chat::new();
             if let Some(log) = log.as_ref().and_then(|l| l.try_clone().ok()) {
@@ -75,6 +80,8 @@ pub fn run(args: Args) -> std::io::Result<()> {
             }
         })?;
     let _ = cell.set(server.handle());
+    args.metrics.serve_apart(server.metrics())?;
+    server.event_loop().set_trace(args.trace.filter());
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();

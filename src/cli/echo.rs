@@ -42,6 +42,10 @@ pub struct Args {
     pub workers: super::WorkerArgs,
     #[command(flatten)]
     pub tls: super::tls::ServerTls,
+    #[command(flatten)]
+    pub metrics: super::MetricsArgs,
+    #[command(flatten)]
+    pub trace: super::TraceArgs,
 }
 
 impl Args {
@@ -57,6 +61,7 @@ impl Args {
         config.idle_timeout = self.idle_timeout.0;
         config.max_connections = (self.max_connections > 0).then_some(self.max_connections);
         config.tls = self.tls.acceptor().map_err(|e| e.to_string())?;
+        config.metrics = self.metrics.on_server_port();
         Ok(config)
     }
 }
@@ -77,7 +82,9 @@ impl Handler for Echo {
 pub fn run(args: Args) -> std::io::Result<()> {
     let config = args.config().map_err(std::io::Error::other)?;
     let w = args.workers;
-    let server = Server::bind_workers_with(args.addr, config, w.workers, w.accept, |_| Echo)?;
+    let mut server = Server::bind_workers_with(args.addr, config, w.workers, w.accept, |_| Echo)?;
+    args.metrics.serve_apart(server.metrics())?;
+    server.event_loop().set_trace(args.trace.filter());
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();

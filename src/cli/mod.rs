@@ -7,7 +7,65 @@ pub mod echo;
 pub mod tcp_echo;
 pub mod tls;
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+/// `--trace`: every server command takes it.
+#[derive(clap::Args)]
+pub struct TraceArgs {
+    /// Print one line per step of the event loop to stderr: for every
+    /// connection (`--trace`) or for one slab slot (`--trace 3`).
+    #[arg(long, value_name = "SLOT", num_args = 0..=1, default_missing_value = "all", value_parser = parse_trace)]
+    pub trace: Option<wsloop::TraceFilter>,
+}
+
+impl TraceArgs {
+    /// What the loop should trace.
+    pub fn filter(&self) -> wsloop::TraceFilter {
+        self.trace.unwrap_or_default()
+    }
+}
+
+/// Parses `--trace`'s value: `all` or a slot number.
+pub fn parse_trace(text: &str) -> Result<wsloop::TraceFilter, String> {
+    match text {
+        "all" => Ok(wsloop::TraceFilter::All),
+        slot => slot
+            .parse()
+            .map(wsloop::TraceFilter::Slot)
+            .map_err(|_| format!("not a slot number: {slot:?} (or leave it out for all)")),
+    }
+}
+
+/// The metrics options every server command takes.
+#[derive(clap::Args)]
+pub struct MetricsArgs {
+    /// Do not answer GET /metrics (Prometheus text format).
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Serve GET /metrics on this address instead of the server's own port.
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl MetricsArgs {
+    /// Whether the server's own port answers GET /metrics.
+    pub fn on_server_port(&self) -> bool {
+        !self.no_metrics && self.metrics_addr.is_none()
+    }
+
+    /// Starts the separate metrics listener, if one was asked for.
+    pub fn serve_apart(
+        &self,
+        registry: std::sync::Arc<wsloop::metrics::Registry>,
+    ) -> std::io::Result<()> {
+        if let Some(addr) = self.metrics_addr {
+            let bound = wsloop::metrics::serve(addr, registry)?;
+            log::info!("metrics served at http://{bound}/");
+        }
+        Ok(())
+    }
+}
 
 /// Sets up `env_logger`: `RUST_LOG` wins; otherwise `default` raised by `-v`s.
 pub fn init_logging(verbose: u8, default: &str) {
@@ -73,6 +131,15 @@ pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
     Ok(Timeout(if d.is_zero() { None } else { Some(d) }))
 }
 
+/// Parses a run length as load generators take it: a bare number is
+/// seconds (`-d 5`, as in wrk and tcpkali); otherwise like [`parse_timeout`].
+pub fn parse_run_length(text: &str) -> Result<Timeout, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) => Ok(Timeout((secs > 0).then(|| Duration::from_secs(secs)))),
+        Err(_) => parse_timeout(text),
+    }
+}
+
 /// Parses a byte size: a number with an optional `k`, `m` or `g` suffix
 /// (binary multiples, case-insensitive, optional trailing `b` / `ib`).
 pub fn parse_size(text: &str) -> Result<usize, String> {
@@ -135,5 +202,14 @@ mod tests {
             Timeout(Some(Duration::from_secs(10)))
         );
         assert!(parse_timeout("soon").is_err());
+        assert_eq!(
+            parse_run_length("5").unwrap(),
+            Timeout(Some(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            parse_run_length("250ms").unwrap(),
+            Timeout(Some(Duration::from_millis(250)))
+        );
+        assert_eq!(parse_run_length("0").unwrap(), Timeout(None));
     }
 }

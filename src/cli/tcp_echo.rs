@@ -16,6 +16,8 @@ pub struct Args {
     pub workers: super::WorkerArgs,
     #[command(flatten)]
     pub tls: super::tls::ServerTls,
+    #[command(flatten)]
+    pub trace: super::TraceArgs,
 }
 
 /// Runs the TCP echo server until SIGINT/SIGTERM.
@@ -29,6 +31,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
             Some(tls) => lp.listen_tls(args.addr, tls, || TcpEcho)?,
             None => lp.listen(args.addr, || TcpEcho)?,
         };
+        lp.set_trace(args.trace.filter());
         let handle = lp.handle();
         super::on_shutdown_signal(move || {
             let _ = handle.stop();
@@ -46,12 +49,14 @@ pub fn run(args: Args) -> std::io::Result<()> {
         // A loop is not `Send`: each is built on the thread that runs it.
         let (tx, rx) = mpsc::channel();
         let tls = tls.clone();
+        let trace = args.trace.filter();
         threads.push(
             thread::Builder::new()
                 .name(format!("wsloop-worker-{index}"))
                 .spawn(move || -> std::io::Result<()> {
                     let mut lp = EventLoop::<TcpEcho>::new(())?;
                     lp.add_listener_with(listener, tls, || TcpEcho)?;
+                    lp.set_trace(trace);
                     let _ = tx.send(lp.handle());
                     let result = lp.run();
                     log::info!("worker {index}: {} connection(s) served", lp.stats().total);

@@ -17,6 +17,7 @@ use std::io;
 use mio::{Interest, Registry, Token};
 
 use super::stats::Reported;
+use super::trace::trace;
 use super::{ConnId, Context, Protocol, Services, TimerTarget, CLOSE_LINGER};
 use crate::transport::{Flow, Input, Transport};
 
@@ -121,7 +122,20 @@ impl<P: Protocol> Conn<P> {
                 Input::Discard => true,
                 Input::Stop => return,
             };
-            match self.transport.read(buf) {
+            let result = self.transport.read(buf);
+            trace!(
+                services.trace,
+                slot = self.id.slot,
+                "{} read: {}{}",
+                self.id,
+                match &result {
+                    Ok(0) => "0 bytes (the peer's FIN)".to_string(),
+                    Ok(n) => format!("{n} bytes"),
+                    Err(e) => e.to_string(),
+                },
+                if discard { ", discarded (closing)" } else { "" }
+            );
+            match result {
                 Ok(0) => {
                     if !discard && !self.call(shared, services, |p, cx| p.eof_received(cx)) {
                         self.transport.close();
@@ -192,8 +206,35 @@ impl<P: Protocol> Conn<P> {
     /// size demands, until nothing changes.
     fn flush_and_flow(&mut self, shared: &mut P::Shared, services: &mut Services<P::Command>) {
         for _ in 0..MAX_FLOW_ROUNDS {
+            let queued = self.transport.write_buffer_size();
             self.transport.flush();
-            match self.transport.flow() {
+            let left = self.transport.write_buffer_size();
+            if queued > 0 {
+                trace!(
+                    services.trace,
+                    slot = self.id.slot,
+                    "{} flush: {queued} bytes queued, {} flushed, {left} left",
+                    self.id,
+                    queued - left
+                );
+            }
+            let flow = self.transport.flow();
+            if let Some(flow) = flow {
+                let limits = self.transport.write_buffer_limits();
+                trace!(
+                    services.trace,
+                    slot = self.id.slot,
+                    "{} {} (queue {left}, high {}, low {})",
+                    self.id,
+                    match flow {
+                        Flow::Pause => "pause_writing",
+                        Flow::Resume => "resume_writing",
+                    },
+                    limits.high,
+                    limits.low
+                );
+            }
+            match flow {
                 Some(Flow::Pause) => self.call(shared, services, |p, cx| p.pause_writing(cx)),
                 Some(Flow::Resume) => self.call(shared, services, |p, cx| p.resume_writing(cx)),
                 None => return,
@@ -225,7 +266,7 @@ impl<P: Protocol> Conn<P> {
                 .timers
                 .insert(services.now + CLOSE_LINGER, TimerTarget::Linger(self.id));
         }
-        if let Err(e) = self.update_interest(registry) {
+        if let Err(e) = self.update_interest(registry, services) {
             self.transport.fail(e);
             self.finalize(shared, services, registry);
             return true;
@@ -233,13 +274,18 @@ impl<P: Protocol> Conn<P> {
         if self.transport.take_read_pass_wanted() {
             services.read_passes.push(self.id);
         }
-        self.reported.report(&self.transport, &mut services.stats);
+        self.reported
+            .report(&mut self.transport, &mut services.stats);
         false
     }
 
     /// Registers WRITABLE interest exactly while something waits to be sent
     /// (or a connect is pending).
-    fn update_interest(&mut self, registry: &Registry) -> io::Result<()> {
+    fn update_interest<C>(
+        &mut self,
+        registry: &Registry,
+        services: &Services<C>,
+    ) -> io::Result<()> {
         let want_writable = self.connecting || self.transport.write_buffer_size() > 0;
         if want_writable == self.writable_registered {
             return Ok(());
@@ -253,6 +299,17 @@ impl<P: Protocol> Conn<P> {
             registry.reregister(socket, Token(self.id.slot), interest)?;
         }
         self.writable_registered = want_writable;
+        trace!(
+            services.trace,
+            slot = self.id.slot,
+            "{} WRITABLE interest {}",
+            self.id,
+            if want_writable {
+                "on: bytes wait"
+            } else {
+                "off: queue empty"
+            }
+        );
         Ok(())
     }
 
@@ -273,8 +330,16 @@ impl<P: Protocol> Conn<P> {
         if let Some(mut socket) = socket {
             let _ = registry.deregister(&mut socket);
         }
-        self.reported.report(&self.transport, &mut services.stats);
+        self.reported
+            .report(&mut self.transport, &mut services.stats);
         services.stats.open -= 1;
+        trace!(
+            services.trace,
+            slot = self.id.slot,
+            "{} socket closed; connection_lost({})",
+            self.id,
+            error.as_ref().map_or("None".to_string(), |e| e.to_string())
+        );
         self.call(shared, services, |p, cx| p.connection_lost(cx, error));
     }
 }

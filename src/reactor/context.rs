@@ -131,6 +131,36 @@ impl<C> Ops<'_, C> {
         self.services.stop = true;
     }
 
+    /// Counts `n` messages received, for [`crate::LoopStats::messages_in`]:
+    /// a plain add to the loop's counters, published once per turn.
+    pub fn count_received(&mut self, n: u64) {
+        self.services.stats.messages_in += n;
+    }
+
+    /// Counts `n` messages sent, for [`crate::LoopStats::messages_out`].
+    pub fn count_sent(&mut self, n: u64) {
+        self.services.stats.messages_out += n;
+    }
+
+    /// Whether `--trace` follows this connection; check it before
+    /// building a line for [`Ops::trace`], so tracing costs nothing when off.
+    pub fn tracing(&self) -> bool {
+        self.services.trace.wants(self.id.slot)
+    }
+
+    /// Prints one trace line about this connection (see [`Ops::tracing`]).
+    pub fn trace(&self, args: std::fmt::Arguments<'_>) {
+        if self.tracing() {
+            let id = self.id;
+            self.services.trace.line(format_args!("{id} {args}"));
+        }
+    }
+
+    /// The loop's counters, exact as of now.
+    pub fn loop_stats(&self) -> crate::LoopStats {
+        self.services.stats
+    }
+
     /// Number of connections open in this loop, this one included.
     pub fn open_connections(&self) -> usize {
         self.services.stats.open as usize

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mio::Waker;
 
-use super::stats::SharedStats;
+use super::stats::{SharedStats, StatsReader};
 use super::{ConnId, EventLoop, LoopStats, Protocol};
 
 /// A closure run on the loop thread with the whole loop at hand.
@@ -121,5 +121,11 @@ impl<P: Protocol> LoopHandle<P> {
     /// The loop's counters as of its last turn.
     pub fn stats(&self) -> LoopStats {
         self.stats.load()
+    }
+
+    /// A reader of the loop's counters that is `Send + Sync` and outlives
+    /// nothing but the counters: what a metrics endpoint keeps per loop.
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader(self.stats.clone())
     }
 }

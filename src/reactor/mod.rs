@@ -27,6 +27,7 @@ mod loop_handle;
 pub mod protocol;
 mod stats;
 mod timers;
+mod trace;
 
 use std::collections::VecDeque;
 use std::io;
@@ -43,14 +44,16 @@ pub use conn_id::ConnId;
 pub use context::{Context, Ops};
 pub use loop_handle::{LoopGone, LoopHandle, LoopTask, TryPostError};
 pub use protocol::Protocol;
-pub use stats::LoopStats;
+pub use stats::{LoopStats, StatsReader, TURN_BUCKETS};
 pub use timers::TimerId;
+pub use trace::TraceFilter;
 
 use crate::transport::{TlsAcceptor, TlsConnector, TlsLayer, Transport, WriteLimits};
 use conn::{Conn, Connect};
 use loop_handle::Message;
 use stats::SharedStats;
 use timers::{TimerTarget, Timers};
+use trace::{trace, Tracer};
 
 pub use crate::transport::READ_CHUNK;
 
@@ -71,6 +74,23 @@ pub const MESSAGE_QUEUE_CAPACITY: usize = 1 << 16;
 /// that keeps posting to itself cannot starve the loop.
 const MAX_DEFERRED_PER_TURN: usize = 1 << 16;
 
+/// What one connection occupies inline in a loop of protocol `P`, in bytes:
+/// its slab slot and the parts of it, then one timer entry. Heap memory a
+/// connection owns only while busy (queued bytes, a partial frame) is not
+/// counted. `examples/idle_memory.rs` prints it next to its RSS figures.
+pub fn slot_layout<P: Protocol>() -> Vec<(&'static str, usize)> {
+    use std::mem::size_of;
+    let conn = size_of::<Conn<P>>();
+    let (transport, protocol) = (size_of::<Transport>(), size_of::<P>());
+    vec![
+        ("slab slot", size_of::<Option<Conn<P>>>().max(conn)),
+        ("  transport", transport),
+        ("  protocol", protocol),
+        ("  loop bookkeeping", conn - transport - protocol),
+        ("timer entry", timers::ENTRY_SIZE),
+    ]
+}
+
 const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX - 1;
 
@@ -87,6 +107,8 @@ pub(crate) struct Services<C> {
     pub(crate) read_passes: Vec<ConnId>,
     pub(crate) stop: bool,
     pub(crate) stats: LoopStats,
+    /// What `--trace` follows.
+    pub(crate) trace: Tracer,
 }
 
 impl<C> Services<C> {
@@ -163,6 +185,7 @@ impl<P: Protocol> EventLoop<P> {
                 read_passes: Vec::new(),
                 stop: false,
                 stats: LoopStats::default(),
+                trace: Tracer::default(),
             },
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             rx,
@@ -284,6 +307,13 @@ impl<P: Protocol> EventLoop<P> {
         self.default_limits = limits;
     }
 
+    /// Prints one line per step of the loop to standard error, for every
+    /// connection or one slot (`--trace`). Off by default, and then each
+    /// step costs one test of a flag.
+    pub fn set_trace(&mut self, filter: TraceFilter) {
+        self.services.trace = Tracer::new(filter);
+    }
+
     /// A handle for other threads.
     pub fn handle(&self) -> LoopHandle<P> {
         self.handle.clone()
@@ -369,6 +399,9 @@ impl<P: Protocol> EventLoop<P> {
         }
         self.services.now = Instant::now();
         self.services.stats.turns += 1;
+        if self.services.trace.on {
+            self.trace_poll(timeout);
+        }
 
         // The events buffer is moved out so that handling an event may borrow
         // the rest of the loop mutably; it is put back, capacity intact.
@@ -387,11 +420,27 @@ impl<P: Protocol> EventLoop<P> {
         self.fire_timers();
         self.run_deferred();
         for slot in self.to_free.drain(..) {
-            self.conns.remove(slot);
+            let conn = self.conns.remove(slot);
+            trace!(self.services.trace, slot = slot, "{} slot freed", conn.id);
         }
         self.services.stats.timers = self.services.timers.len() as u64;
+        let took = Instant::now().saturating_duration_since(self.services.now);
+        self.services.stats.record_turn(took);
         self.published.publish(&self.services.stats);
         Ok(())
+    }
+
+    /// The line for a wake-up: how many events, and for whom.
+    fn trace_poll(&self, timeout: Option<Duration>) {
+        let tracer = &self.services.trace;
+        let tokens: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
+        if tracer.wants_loop() || tokens.iter().any(|&t| tracer.wants(t)) {
+            tracer.line(format_args!(
+                "poll woke with {} event(s) (timeout {})",
+                tokens.len(),
+                timeout.map_or("none".to_string(), |t| format!("{t:?}"))
+            ));
+        }
     }
 
     fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
@@ -440,14 +489,24 @@ impl<P: Protocol> EventLoop<P> {
         self.poll
             .registry()
             .register(&mut socket, Token(slot), interest)?;
-        let local = socket.local_addr().unwrap_or(peer);
-        let mut transport = Transport::new(socket, peer, local, self.default_limits);
+        let mut transport = Transport::new(socket, peer, self.default_limits);
         if let Some(session) = tls {
             transport.start_tls(session);
         }
         entry.insert(Conn::new(id, transport, protocol, connecting));
+        trace!(
+            self.services.trace,
+            slot = slot,
+            "{id} {} {peer}",
+            if connecting {
+                "connecting to"
+            } else {
+                "accepted from"
+            }
+        );
         self.services.stats.open += 1;
         self.services.stats.total += 1;
+        self.services.stats.accepted += u64::from(!connecting);
         if !connecting {
             self.conns[slot].call(&mut self.shared, &mut self.services, |p, cx| {
                 p.connection_made(cx)
@@ -519,6 +578,21 @@ impl<P: Protocol> EventLoop<P> {
         if conn.transport.is_closed() {
             return;
         }
+        trace!(
+            self.services.trace,
+            slot = slot,
+            "{} event: token {slot}, generation {}:{}{}{}{}",
+            conn.id,
+            conn.id.generation,
+            if event.is_readable() { " readable" } else { "" },
+            if event.is_writable() { " writable" } else { "" },
+            if event.is_read_closed() {
+                " read-closed"
+            } else {
+                ""
+            },
+            if event.is_error() { " error" } else { "" }
+        );
         if event.is_read_closed() || event.is_error() {
             conn.hung_up = true;
         }
@@ -552,6 +626,11 @@ impl<P: Protocol> EventLoop<P> {
             match target {
                 TimerTarget::Conn(id, tag) => {
                     if let Some(conn) = live_conn(&mut self.conns, id) {
+                        trace!(
+                            self.services.trace,
+                            slot = id.slot,
+                            "{id} timer fired (tag {tag})"
+                        );
                         conn.call(&mut self.shared, &mut self.services, |p, cx| {
                             p.timer_fired(cx, tag)
                         });
@@ -560,12 +639,18 @@ impl<P: Protocol> EventLoop<P> {
                 }
                 TimerTarget::Linger(id) => {
                     if let Some(conn) = live_conn(&mut self.conns, id) {
+                        trace!(
+                            self.services.trace,
+                            slot = id.slot,
+                            "{id} linger timer fired"
+                        );
                         conn.linger_expired();
                         self.settle(id.slot);
                     }
                 }
                 TimerTarget::Listener(index) => {
                     if let Some(Some(listener)) = self.listeners.get_mut(index) {
+                        trace!(self.services.trace, "accept back-off over: accepting again");
                         listener.backing_off = false;
                         self.accept_all(index);
                     }
@@ -628,6 +713,11 @@ impl<P: Protocol> EventLoop<P> {
         let Some(conn) = live_conn(&mut self.conns, id) else {
             return;
         };
+        trace!(
+            self.services.trace,
+            slot = id.slot,
+            "{id} command delivered"
+        );
         conn.call(&mut self.shared, &mut self.services, |p, cx| {
             p.command(cx, command)
         });

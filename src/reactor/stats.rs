@@ -5,8 +5,17 @@
 //! and observers still see figures at most one turn old.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::transport::{ConnStats, Transport};
+use crate::transport::Transport;
+
+/// Upper bounds, in seconds, of the buckets of [`LoopStats::turn_buckets`];
+/// a last bucket past them holds the slower turns.
+pub const TURN_BUCKETS: [f64; 12] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05,
+    0.25,
+];
 
 /// A snapshot of one event loop's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,6 +24,12 @@ pub struct LoopStats {
     pub open: u64,
     /// Connections ever opened (accepted or connected).
     pub total: u64,
+    /// Connections accepted on a listener.
+    pub accepted: u64,
+    /// Messages received, as the protocol counts them ([`crate::Ops::count_received`]).
+    pub messages_in: u64,
+    /// Messages sent, as the protocol counts them ([`crate::Ops::count_sent`]).
+    pub messages_out: u64,
     /// Bytes read from all sockets.
     pub bytes_in: u64,
     /// Bytes written to all sockets.
@@ -35,12 +50,47 @@ pub struct LoopStats {
     pub turns: u64,
     /// Timers armed and not yet fired or cancelled.
     pub timers: u64,
+    /// How many turns took how long, from `poll` returning to the end of
+    /// the turn's work: `turn_buckets[i]` counts the turns no longer than
+    /// `TURN_BUCKETS[i]` and longer than the bucket before (not
+    /// cumulative); the last one counts the rest.
+    pub turn_buckets: [u64; TURN_BUCKETS.len() + 1],
+    /// The time of all turns' work added up, in nanoseconds.
+    pub turn_nanos: u64,
+}
+
+impl LoopStats {
+    /// Records one turn's work time in the histogram.
+    pub(crate) fn record_turn(&mut self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let bucket = TURN_BUCKETS
+            .iter()
+            .position(|&bound| secs <= bound)
+            .unwrap_or(TURN_BUCKETS.len());
+        self.turn_buckets[bucket] += 1;
+        self.turn_nanos += took.as_nanos() as u64;
+    }
+}
+
+/// Reads one loop's counters as last published, from any thread: what a
+/// metrics endpoint keeps per loop ([`crate::LoopHandle::stats_reader`]).
+#[derive(Clone)]
+pub struct StatsReader(pub(crate) Arc<SharedStats>);
+
+impl StatsReader {
+    /// The counters as of the loop's last turn.
+    pub fn load(&self) -> LoopStats {
+        self.0.load()
+    }
 }
 
 #[derive(Default)]
 pub(crate) struct SharedStats {
     open: AtomicU64,
     total: AtomicU64,
+    accepted: AtomicU64,
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     pauses: AtomicU64,
@@ -51,12 +101,17 @@ pub(crate) struct SharedStats {
     accept_fd_errors: AtomicU64,
     turns: AtomicU64,
     timers: AtomicU64,
+    turn_buckets: [AtomicU64; TURN_BUCKETS.len() + 1],
+    turn_nanos: AtomicU64,
 }
 
 impl SharedStats {
     pub(crate) fn publish(&self, s: &LoopStats) {
         self.open.store(s.open, Relaxed);
         self.total.store(s.total, Relaxed);
+        self.accepted.store(s.accepted, Relaxed);
+        self.messages_in.store(s.messages_in, Relaxed);
+        self.messages_out.store(s.messages_out, Relaxed);
         self.bytes_in.store(s.bytes_in, Relaxed);
         self.bytes_out.store(s.bytes_out, Relaxed);
         self.pauses.store(s.pauses, Relaxed);
@@ -67,12 +122,19 @@ impl SharedStats {
         self.accept_fd_errors.store(s.accept_fd_errors, Relaxed);
         self.turns.store(s.turns, Relaxed);
         self.timers.store(s.timers, Relaxed);
+        for (to, &from) in self.turn_buckets.iter().zip(&s.turn_buckets) {
+            to.store(from, Relaxed);
+        }
+        self.turn_nanos.store(s.turn_nanos, Relaxed);
     }
 
     pub(crate) fn load(&self) -> LoopStats {
         LoopStats {
             open: self.open.load(Relaxed),
             total: self.total.load(Relaxed),
+            accepted: self.accepted.load(Relaxed),
+            messages_in: self.messages_in.load(Relaxed),
+            messages_out: self.messages_out.load(Relaxed),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             pauses: self.pauses.load(Relaxed),
@@ -83,29 +145,30 @@ impl SharedStats {
             accept_fd_errors: self.accept_fd_errors.load(Relaxed),
             turns: self.turns.load(Relaxed),
             timers: self.timers.load(Relaxed),
+            turn_buckets: std::array::from_fn(|i| self.turn_buckets[i].load(Relaxed)),
+            turn_nanos: self.turn_nanos.load(Relaxed),
         }
     }
 }
 
-/// What one connection last added to the loop-wide counters, so each
-/// report adds only what changed since. Kept by the loop, per slot.
+/// The write-queue size one connection last added to the loop-wide total,
+/// so each report adds only the change. Kept by the loop, per slot; the
+/// other counters the transport hands over as deltas.
 #[derive(Default)]
 pub(crate) struct Reported {
-    stats: ConnStats,
     queued: usize,
 }
 
 impl Reported {
-    /// Adds what changed on `t` since the last report to `totals`.
-    pub(crate) fn report(&mut self, t: &Transport, totals: &mut LoopStats) {
-        let now = *t.stats();
-        let before = std::mem::replace(&mut self.stats, now);
-        totals.bytes_in += now.bytes_in - before.bytes_in;
-        totals.bytes_out += now.bytes_out - before.bytes_out;
-        totals.pauses += now.pauses - before.pauses;
-        totals.resumes += now.resumes - before.resumes;
-        totals.read_pauses += now.read_pauses - before.read_pauses;
-        totals.peak_queued = totals.peak_queued.max(now.peak_queued as u64);
+    /// Adds what happened on `t` since the last report to `totals`.
+    pub(crate) fn report(&mut self, t: &mut Transport, totals: &mut LoopStats) {
+        let new = t.take_counts();
+        totals.bytes_in += new.bytes_in;
+        totals.bytes_out += new.bytes_out;
+        totals.pauses += new.pauses;
+        totals.resumes += new.resumes;
+        totals.read_pauses += new.read_pauses;
+        totals.peak_queued = totals.peak_queued.max(new.peak_queued as u64);
         let queued = t.write_buffer_size();
         totals.queued = totals.queued + queued as u64 - self.queued as u64;
         self.queued = queued;

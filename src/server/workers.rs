@@ -22,20 +22,31 @@ pub(crate) type WorkerLoop<H> = EventLoop<WsProtocol<H>>;
 const STOP_ACCEPTING_WAIT: Duration = Duration::from_secs(2);
 
 /// Builds worker `index` of `count`: its handler, its loop, its listener.
+/// What every worker of one server shares: one set of counters, whichever
+/// worker counts, and the registry `GET /metrics` sums over.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) counters: Arc<WsCounters>,
+    pub(crate) metrics: Arc<crate::metrics::Registry>,
+}
+
 pub(crate) fn build<H: Handler>(
     index: usize,
     count: usize,
     listener: TcpListener,
     config: Config,
-    counters: Arc<WsCounters>,
+    shared: Shared,
     handler: H,
 ) -> io::Result<WorkerLoop<H>> {
     let mut app = App::new(handler, config);
-    // One set of counters for the whole server, whichever worker counts.
-    app.counters = counters;
+    app.counters = shared.counters.clone();
+    app.metrics = shared.metrics.clone();
     let write_limits = app.config.write_limits;
     let app_tls = app.config.tls.clone();
     let mut lp = EventLoop::new(app)?;
+    shared
+        .metrics
+        .add(lp.handle().stats_reader(), shared.counters);
     let tls = app_tls;
     lp.set_default_write_limits(write_limits);
     // Ids say which worker they belong to: generation % count == index.

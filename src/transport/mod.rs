@@ -46,7 +46,8 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// likely full and the write would only fail.
 const WRITE_THROUGH_MAX_QUEUED: usize = 512;
 
-/// Byte and flow-control counters of one connection.
+/// Byte and flow-control counters of one connection, since the loop last
+/// added them to its totals.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
     /// Bytes read from the socket (ciphertext over TLS).
@@ -87,22 +88,22 @@ pub struct Transport {
     /// `pause_writing` was delivered and `resume_writing` not yet.
     protocol_paused: bool,
     /// Bytes the protocol left unconsumed, handed back with the next read.
-    leftover: Vec<u8>,
-    stats: ConnStats,
+    /// Boxed, and `None` when empty (almost always): one pointer inline
+    /// instead of a `Vec`'s three, for one more allocation only while a
+    /// frame or request head is incomplete.
+    #[allow(clippy::box_collection)]
+    leftover: Option<Box<Vec<u8>>>,
+    /// Counted since the loop last took them ([`Transport::take_counts`]):
+    /// the loop keeps the totals, so a connection does not carry both.
+    unreported: ConnStats,
     peer: SocketAddr,
-    local: SocketAddr,
     /// The TLS session, for `wss://` and TLS listeners. Boxed, so a plain
     /// TCP transport pays one pointer for it.
     tls: Option<Box<TlsLayer>>,
 }
 
 impl Transport {
-    pub(crate) fn new(
-        socket: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
-        limits: WriteLimits,
-    ) -> Self {
+    pub(crate) fn new(socket: TcpStream, peer: SocketAddr, limits: WriteLimits) -> Self {
         Transport {
             socket: Some(socket),
             queue: WriteQueue::default(),
@@ -111,10 +112,9 @@ impl Transport {
             reading: true,
             read_pass_wanted: false,
             protocol_paused: false,
-            leftover: Vec::new(),
-            stats: ConnStats::default(),
+            leftover: None,
+            unreported: ConnStats::default(),
             peer,
-            local,
             tls: None,
         }
     }
@@ -179,7 +179,7 @@ impl Transport {
         match self.socket.as_mut() {
             Some(socket) if self.tls.is_none() && self.queue.len() <= WRITE_THROUGH_MAX_QUEUED => {
                 match self.queue.write_through(socket, data) {
-                    Ok(n) => self.stats.bytes_out += n as u64,
+                    Ok(n) => self.unreported.bytes_out += n as u64,
                     Err(e) => self.fail(e),
                 }
             }
@@ -190,8 +190,8 @@ impl Transport {
 
     fn note_queued(&mut self) {
         let size = self.write_buffer_size();
-        if size > self.stats.peak_queued {
-            self.stats.peak_queued = size;
+        if size > self.unreported.peak_queued {
+            self.unreported.peak_queued = size;
         }
     }
 
@@ -225,7 +225,7 @@ impl Transport {
     pub(crate) fn fail(&mut self, error: io::Error) {
         if self.lifecycle.fail(error) {
             self.queue.clear();
-            self.leftover = Vec::new();
+            self.leftover = None;
         }
     }
 
@@ -239,7 +239,7 @@ impl Transport {
     pub fn pause_reading(&mut self) {
         if self.reading {
             self.reading = false;
-            self.stats.read_pauses += 1;
+            self.unreported.read_pauses += 1;
         }
     }
 
@@ -286,14 +286,18 @@ impl Transport {
         self.peer
     }
 
-    /// Address of our end.
+    /// Address of our end, asked of the socket (it is rarely needed, so
+    /// not kept); the unspecified address once the connection is closed.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.socket
+            .as_ref()
+            .and_then(|s| s.local_addr().ok())
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// This connection's counters.
-    pub fn stats(&self) -> &ConnStats {
-        &self.stats
+    /// The counters since the last call, which starts them again from zero.
+    pub(crate) fn take_counts(&mut self) -> ConnStats {
+        std::mem::take(&mut self.unreported)
     }
 
     // What follows is for the loop: it asks what is due and tells what
@@ -315,12 +319,7 @@ impl Transport {
             Ok(None) => socket.peer_addr().map(|_| ()),
         };
         match outcome {
-            Ok(()) => {
-                if let Ok(addr) = socket.local_addr() {
-                    self.local = addr;
-                }
-                Ok(true)
-            }
+            Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
         }
@@ -341,11 +340,11 @@ impl Transport {
         let n = match self.tls.as_deref_mut() {
             None => {
                 let n = socket.read(buf)?;
-                self.stats.bytes_in += n as u64;
+                self.unreported.bytes_in += n as u64;
                 n
             }
             Some(tls) => tls
-                .read(socket, buf, &mut self.stats.bytes_in)
+                .read(socket, buf, &mut self.unreported.bytes_in)
                 .inspect_err(|e| {
                     if e.kind() == io::ErrorKind::InvalidData {
                         let stage = if tls.is_handshaking() {
@@ -365,7 +364,7 @@ impl Transport {
 
     /// Whether bytes the protocol left unconsumed wait to be offered again.
     pub(crate) fn has_leftover(&self) -> bool {
-        !self.leftover.is_empty()
+        self.leftover.is_some()
     }
 
     /// Offers `data`, behind any bytes left from before, to `consume` (the
@@ -376,20 +375,19 @@ impl Transport {
         data: &mut [u8],
         consume: impl FnOnce(&mut Transport, &mut [u8]) -> usize,
     ) {
-        if self.leftover.is_empty() {
-            // Fast path: the protocol parses straight out of the loop's buffer.
-            let used = consume(self, data).min(data.len());
-            if used < data.len() && !self.is_closing() {
-                self.leftover.extend_from_slice(&data[used..]);
-            }
-        } else {
-            let mut pending = std::mem::take(&mut self.leftover);
+        if let Some(mut pending) = self.leftover.take() {
             pending.extend_from_slice(data);
             let used = consume(self, &mut pending).min(pending.len());
             pending.drain(..used);
             // Dropping an emptied buffer frees it: an idle connection keeps none.
             if !pending.is_empty() && !self.is_closing() {
-                self.leftover = pending;
+                self.leftover = Some(pending);
+            }
+        } else {
+            // Fast path: the protocol parses straight out of the loop's buffer.
+            let used = consume(self, data).min(data.len());
+            if used < data.len() && !self.is_closing() {
+                self.leftover = Some(Box::new(data[used..].to_vec()));
             }
         }
     }
@@ -413,7 +411,7 @@ impl Transport {
             Some(tls) => tls.flush(&mut self.queue, socket),
         };
         match result {
-            Ok(n) => self.stats.bytes_out += n as u64,
+            Ok(n) => self.unreported.bytes_out += n as u64,
             Err(e) => self.fail(e),
         }
     }
@@ -428,11 +426,11 @@ impl Transport {
         let size = self.write_buffer_size();
         if !self.protocol_paused && size > self.limits.high {
             self.protocol_paused = true;
-            self.stats.pauses += 1;
+            self.unreported.pauses += 1;
             Some(Flow::Pause)
         } else if self.protocol_paused && size <= self.limits.low {
             self.protocol_paused = false;
-            self.stats.resumes += 1;
+            self.unreported.resumes += 1;
             Some(Flow::Resume)
         } else {
             None
@@ -484,7 +482,7 @@ impl Transport {
     /// the error that ended the connection, if any.
     pub(crate) fn finish(&mut self) -> (Option<TcpStream>, Option<io::Error>) {
         self.queue.clear();
-        self.leftover = Vec::new();
+        self.leftover = None;
         self.tls = None;
         (self.socket.take(), self.lifecycle.finish())
     }

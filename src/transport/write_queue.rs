@@ -33,32 +33,31 @@ impl Chunk {
 }
 
 /// A FIFO of byte chunks with a running length.
+///
+/// Most connections have nothing queued most of the time, so an empty
+/// queue is one null pointer: the chunks and their ring live in a box that
+/// exists only while bytes wait, and is freed when the queue drains.
 #[derive(Default)]
 pub struct WriteQueue {
-    chunks: VecDeque<Chunk>,
-    /// Bytes of the front chunk already written.
-    head_offset: usize,
-    /// Bytes queued and not yet written.
-    len: usize,
+    queued: Option<Box<Queued>>,
 }
 
 impl WriteQueue {
     /// Bytes waiting to be written.
     pub fn len(&self) -> usize {
-        self.len
+        self.queued.as_ref().map_or(0, |q| q.len)
     }
 
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.queued.is_none()
     }
 
     /// Copies `data` onto the end of the queue.
     pub fn push_copy(&mut self, data: &[u8]) {
-        if data.is_empty() {
-            return;
+        if !data.is_empty() {
+            self.open().push_copy(data);
         }
-        self.append_with(|buf| buf.extend_from_slice(data));
     }
 
     /// Lets `fill` append bytes to the queue's owned tail buffer.
@@ -66,6 +65,78 @@ impl WriteQueue {
     /// This is how encoders write a frame straight into the queue with no
     /// intermediate copy.
     pub fn append_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let result = self.open().append_with(fill);
+        self.release_if_empty();
+        result
+    }
+
+    /// Queues a shared chunk without copying it.
+    pub fn push_shared(&mut self, data: Bytes) {
+        if !data.is_empty() {
+            self.open().push_shared(data);
+        }
+    }
+
+    /// Writes what is queued and then `data` with one vectored write, and
+    /// queues a copy of the part of `data` the kernel did not take.
+    ///
+    /// Behind an empty or small queue this spares a large payload the copy
+    /// into the queue. Returns the number of bytes written.
+    pub fn write_through(&mut self, sink: &mut impl Write, data: &[u8]) -> io::Result<usize> {
+        let result = self.open().write_through(sink, data);
+        self.release_if_empty();
+        result
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.queued = None;
+    }
+
+    /// Writes as much as `sink` takes, with vectored writes.
+    ///
+    /// Returns the number of bytes written. Stops at `WouldBlock` (not an
+    /// error here: the rest waits for the next WRITABLE event) or when the
+    /// queue is empty.
+    pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
+        let Some(queued) = self.queued.as_mut() else {
+            return Ok(0);
+        };
+        let result = queued.write_to(sink);
+        self.release_if_empty();
+        result
+    }
+
+    fn open(&mut self) -> &mut Queued {
+        self.queued.get_or_insert_with(Box::default)
+    }
+
+    fn release_if_empty(&mut self) {
+        if self.queued.as_ref().is_some_and(|q| q.len == 0) {
+            self.queued = None;
+        }
+    }
+}
+
+/// The chunks of a non-empty [`WriteQueue`].
+#[derive(Default)]
+struct Queued {
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
+    head_offset: usize,
+    /// Bytes queued and not yet written.
+    len: usize,
+}
+
+impl Queued {
+    fn push_copy(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.append_with(|buf| buf.extend_from_slice(data));
+    }
+
+    fn append_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let tail = match self.chunks.back_mut() {
             Some(Chunk::Owned(v)) if v.len() < COALESCE_LIMIT => v,
             _ => {
@@ -86,8 +157,7 @@ impl WriteQueue {
         result
     }
 
-    /// Queues a shared chunk without copying it.
-    pub fn push_shared(&mut self, data: Bytes) {
+    fn push_shared(&mut self, data: Bytes) {
         if data.is_empty() {
             return;
         }
@@ -95,12 +165,7 @@ impl WriteQueue {
         self.chunks.push_back(Chunk::Shared(data));
     }
 
-    /// Writes what is queued and then `data` with one vectored write, and
-    /// queues a copy of the part of `data` the kernel did not take.
-    ///
-    /// Behind an empty or small queue this spares a large payload the copy
-    /// into the queue. Returns the number of bytes written.
-    pub fn write_through(&mut self, sink: &mut impl Write, data: &[u8]) -> io::Result<usize> {
+    fn write_through(&mut self, sink: &mut impl Write, data: &[u8]) -> io::Result<usize> {
         if self.chunks.len() >= MAX_IOVECS {
             self.push_copy(data);
             return Ok(0);
@@ -141,17 +206,7 @@ impl WriteQueue {
         count
     }
 
-    /// Drops everything queued.
-    pub fn clear(&mut self) {
-        *self = WriteQueue::default();
-    }
-
-    /// Writes as much as `sink` takes, with vectored writes.
-    ///
-    /// Returns the number of bytes written. Stops at `WouldBlock` (not an
-    /// error here: the rest waits for the next WRITABLE event) or when the
-    /// queue is empty.
-    pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
+    fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
         let mut total = 0;
         while self.len > 0 {
             let result = {
@@ -173,10 +228,6 @@ impl WriteQueue {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-        }
-        if self.len == 0 && self.chunks.capacity() > 8 {
-            // An idle connection should not keep a large ring around.
-            self.chunks = VecDeque::new();
         }
         Ok(total)
     }
@@ -311,6 +362,6 @@ mod tests {
         q.push_copy(&[]);
         q.push_shared(Bytes::new());
         assert!(q.is_empty());
-        assert_eq!(q.chunks.len(), 0);
+        assert!(q.queued.is_none(), "an empty queue holds no allocation");
     }
 }

@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use super::clock::Stamp;
 use super::outgoing::{self, Tail, SHARE_THRESHOLD};
 use super::state::State;
 use super::{Handler, Overflow, WsCounters, WsProtocol};
@@ -140,7 +141,8 @@ impl<H: Handler> WsProtocol<H> {
             }
             WsCommand::Close { .. } => {}
         }
-        self.conn.last_activity = cx.now();
+        self.conn.last_activity = Stamp::at(cx.now());
+        cx.count_sent(1);
     }
 
     /// The write queue is at its hard cap: apply [`Overflow`].

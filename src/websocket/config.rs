@@ -56,6 +56,10 @@ pub struct Config {
     /// Serve `wss://`: a server's listener runs TLS with this (default: none,
     /// plain `ws://`). The TLS handshake counts against `handshake_timeout`.
     pub tls: Option<TlsAcceptor>,
+    /// Answer `GET /metrics` on this port with the loop's figures in the
+    /// Prometheus text format, before the handler sees the request
+    /// (default off; the command-line servers turn it on).
+    pub metrics: bool,
 }
 
 impl Default for Config {
@@ -76,6 +80,7 @@ impl Default for Config {
             max_connections: None,
             shared_connection_count: None,
             tls: None,
+            metrics: false,
         }
     }
 }

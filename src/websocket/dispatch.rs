@@ -1,6 +1,7 @@
 //! Session events to handler callbacks, and the end of the conversation:
 //! starting and finishing the closing handshake, and closing TCP after it.
 
+use super::clock::Stamp;
 use super::state::State;
 use super::{timers, Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
@@ -11,7 +12,7 @@ impl<H: Handler> WsProtocol<H> {
     /// Parses frames out of `data` and dispatches their events; returns the
     /// bytes consumed.
     pub(super) fn on_frames(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
-        let now = cx.now();
+        let now = Stamp::at(cx.now());
         self.last_received = now;
         self.ping_sent = None;
         let mut reader = EventReader::new(data);
@@ -27,10 +28,20 @@ impl<H: Handler> WsProtocol<H> {
                 self.conn.last_activity = now;
             }
             if let Some(event) = event {
+                if cx.tracing() {
+                    cx.trace(format_args!("ws: decoded {} -> handler", describe(&event)));
+                }
                 self.on_event(cx, event);
             }
         }
         let consumed = reader.consumed();
+        if cx.tracing() && !data.is_empty() {
+            let left = data.len() - consumed;
+            cx.trace(format_args!(
+                "ws: frames consumed {consumed} of {} bytes, {left} kept",
+                data.len()
+            ));
+        }
         self.after_session_step(cx);
         consumed
     }
@@ -38,11 +49,13 @@ impl<H: Handler> WsProtocol<H> {
     fn on_event(&mut self, cx: &mut Context<'_, Self>, event: Event<'_>) {
         match event {
             Event::Text(payload) => {
+                cx.count_received(1);
                 // The session validated the whole message as UTF-8 already.
                 let text = std::str::from_utf8(&payload).unwrap_or_default();
                 self.call_handler(cx, |h, ws| h.on_message(ws, Message::Text(text)));
             }
             Event::Binary(payload) => {
+                cx.count_received(1);
                 self.call_handler(cx, |h, ws| h.on_message(ws, Message::Binary(&payload)));
             }
             Event::Ping(_) | Event::Pong(_) => {
@@ -72,6 +85,7 @@ impl<H: Handler> WsProtocol<H> {
         }
         self.state = State::Closing;
         WsCounters::bump(&cx.shared().counters.closed);
+        cx.shared().counters.count_close(code);
         self.call_handler(cx, |h, ws| h.on_close(ws, code, reason));
     }
 
@@ -116,5 +130,17 @@ impl<H: Handler> WsProtocol<H> {
         } else {
             timers::arm_close(cx);
         }
+    }
+}
+
+/// One session event, for `--trace`.
+fn describe(event: &Event<'_>) -> String {
+    match event {
+        Event::Text(p) => format!("a text message of {} bytes", p.len()),
+        Event::Binary(p) => format!("a binary message of {} bytes", p.len()),
+        Event::Ping(p) => format!("a ping of {} bytes (pong queued)", p.len()),
+        Event::Pong(p) => format!("a pong of {} bytes", p.len()),
+        Event::Close { code, .. } => format!("a close frame, code {code}"),
+        Event::Error { code, reason } => format!("a protocol error ({code}: {reason})"),
     }
 }

@@ -35,6 +35,7 @@
 //! "could not connect" (retry, report the reason) from "was connected and
 //! dropped".
 
+mod clock;
 mod command;
 mod config;
 mod counters;
@@ -55,13 +56,15 @@ use std::time::Instant;
 
 pub use command::WsCommand;
 pub use config::{Config, Overflow};
-pub use counters::WsCounters;
+pub use counters::{WsCounters, CLOSE_CODES, REJECTION_STATUSES};
 pub use handler::Handler;
 pub use socket::WebSocket;
 
+use crate::metrics::Registry;
 use crate::protocol::Protocol;
 use crate::reactor::Context;
 use crate::ws::{close, ClientRequest, Role, Session};
+use clock::Stamp;
 use state::State;
 
 /// Loop-wide state of a WebSocket endpoint: the application's handler, the
@@ -74,6 +77,9 @@ pub struct Endpoint<H> {
     pub config: Config,
     /// Counters, also readable from other threads.
     pub counters: Arc<WsCounters>,
+    /// The loops `GET /metrics` reports on (see [`Config::metrics`]); the
+    /// server adds its own loop, and every loop of one process may share it.
+    pub metrics: Arc<Registry>,
 }
 
 impl<H> Endpoint<H> {
@@ -83,6 +89,7 @@ impl<H> Endpoint<H> {
             handler,
             config,
             counters: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -96,9 +103,9 @@ pub struct WsProtocol<H> {
     /// What the application's [`WebSocket`] handle works on.
     conn: ConnState,
     /// When a frame last arrived, for keepalive.
-    last_received: Instant,
+    last_received: Stamp,
     /// A keepalive ping is out and no frame has come back since.
-    ping_sent: Option<Instant>,
+    ping_sent: Option<Stamp>,
     _handler: PhantomData<fn() -> H>,
 }
 
@@ -106,13 +113,15 @@ pub struct WsProtocol<H> {
 /// [`WebSocket`].
 pub(crate) struct ConnState {
     pub(crate) session: Session,
-    pub(crate) path: String,
+    /// The request path, empty for `/` (by far the most common one, and
+    /// then it costs no allocation).
+    pub(crate) path: Box<str>,
     /// Reading paused by the application (`WebSocket::pause`).
     pub(crate) user_paused: bool,
     /// Reading paused because our write queue is above the high watermark.
     pub(crate) write_paused: bool,
     /// When anything was last sent or received, for the idle timeout.
-    pub(crate) last_activity: Instant,
+    pub(crate) last_activity: Stamp,
 }
 
 impl<H: Handler> WsProtocol<H> {
@@ -127,13 +136,13 @@ impl<H: Handler> WsProtocol<H> {
     }
 
     fn with_state(state: State, role: Role) -> Self {
-        let now = Instant::now();
+        let now = Stamp::at(Instant::now());
         WsProtocol {
             state,
             conn: ConnState {
                 // Limits are replaced from the config once the connection opens.
                 session: Session::new(role, Default::default()),
-                path: String::new(),
+                path: Box::default(),
                 user_paused: false,
                 write_paused: false,
                 last_activity: now,

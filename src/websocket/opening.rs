@@ -5,12 +5,15 @@
 
 use std::sync::atomic::Ordering;
 
+use super::clock::Stamp;
 use super::isolation::answer_http;
 use super::state::State;
 use super::{timers, Endpoint, Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
 use crate::ws::handshake::{ClientStep, ServerStep};
-use crate::ws::{ClientHandshake, HandshakeError, ServerHandshake, Session, UpgradeRequest};
+use crate::ws::{
+    ClientHandshake, HandshakeError, HttpRequest, ServerHandshake, Session, UpgradeRequest,
+};
 
 impl<H: Handler> WsProtocol<H> {
     /// At connect: a client sends its request; a server over its
@@ -20,7 +23,7 @@ impl<H: Handler> WsProtocol<H> {
         if let State::Connecting(target) = &self.state {
             let handshake = ClientHandshake::new(target, &cx.shared().config.handshake.extensions);
             cx.write(&handshake.request_bytes());
-            self.conn.path = target.path.clone();
+            self.conn.path = stored_path(&target.path);
             self.state = State::AwaitingResponse(Box::new(handshake));
             return true;
         }
@@ -35,6 +38,7 @@ impl<H: Handler> WsProtocol<H> {
             let peer = cx.peer_addr();
             log::warn!("{peer}: refused: connection limit reached");
             WsCounters::bump(&cx.shared().counters.refused_busy);
+            cx.shared().counters.count_rejection(503);
             let busy = HandshakeError::new(503, "server busy: connection limit reached")
                 .with_header("Retry-After", "1");
             self.end_http(cx, &busy.to_response());
@@ -50,9 +54,14 @@ impl<H: Handler> WsProtocol<H> {
             handler,
             config,
             counters,
+            metrics,
         } = cx.shared();
-        let step = ServerHandshake::new(&config.handshake)
-            .receive(data, |head| answer_http(handler, counters, peer, head));
+        let step = ServerHandshake::new(&config.handshake).receive(data, |head| {
+            if config.metrics && is_scrape(head) {
+                return Some(metrics.response());
+            }
+            answer_http(handler, counters, peer, head)
+        });
         match step {
             ServerStep::NeedMore => 0,
             ServerStep::Answered { response, .. } => {
@@ -67,6 +76,7 @@ impl<H: Handler> WsProtocol<H> {
                     error.reason
                 );
                 WsCounters::bump(&cx.shared().counters.rejected);
+                cx.shared().counters.count_rejection(error.status);
                 self.end_http(cx, &response);
                 data.len()
             }
@@ -76,7 +86,7 @@ impl<H: Handler> WsProtocol<H> {
                 request,
             } => {
                 cx.write(&response);
-                self.conn.path = request.path.clone();
+                self.conn.path = stored_path(&request.path);
                 self.open(cx, &request);
                 head_len + self.on_frames(cx, &mut data[head_len..])
             }
@@ -118,11 +128,17 @@ impl<H: Handler> WsProtocol<H> {
         self.state = State::Open;
         let config = &cx.shared().config;
         self.conn.session = Session::new(self.conn.session.role(), config.limits);
-        let now = cx.now();
+        let now = Stamp::at(cx.now());
         self.last_received = now;
         self.conn.last_activity = now;
         timers::arm_open(cx);
         WsCounters::bump(&cx.shared().counters.opened);
+        if cx.tracing() {
+            cx.trace(format_args!(
+                "ws: handshake done ({}) -> on_open",
+                request.path
+            ));
+        }
         self.call_handler(cx, |h, ws| h.on_open(ws, request));
     }
 
@@ -136,5 +152,18 @@ impl<H: Handler> WsProtocol<H> {
         let peer = cx.peer_addr();
         log::warn!("{peer}: WebSocket connection failed: {reason}");
         self.call_handler(cx, |h, ws| h.on_connect_error(ws, reason));
+    }
+}
+
+/// Whether `head` asks for the metrics (`GET /metrics`, or `HEAD`).
+fn is_scrape(head: &HttpRequest) -> bool {
+    matches!(head.method.as_str(), "GET" | "HEAD") && head.path_only() == "/metrics"
+}
+
+/// How a request path is kept per connection: `/` as nothing.
+fn stored_path(path: &str) -> Box<str> {
+    match path {
+        "/" => Box::default(),
+        other => other.into(),
     }
 }

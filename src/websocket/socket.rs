@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::clock::Stamp;
 use super::outgoing;
 use super::{timers, Config, ConnState, WsCommand, WsCounters};
 use crate::reactor::{ConnId, Ops};
@@ -35,7 +36,10 @@ impl WebSocket<'_> {
 
     /// The request path of the opening handshake (e.g. `/chat?room=1`).
     pub fn path(&self) -> &str {
-        &self.conn.path
+        match &*self.conn.path {
+            "" => "/",
+            path => path,
+        }
     }
 
     /// Sends a message.
@@ -48,7 +52,18 @@ impl WebSocket<'_> {
         let session = &mut self.conn.session;
         let result =
             outgoing::send_borrowed(session, self.ops.transport(), msg.opcode(), msg.as_bytes());
-        self.conn.last_activity = self.ops.now();
+        self.conn.last_activity = Stamp::at(self.ops.now());
+        if result.is_ok() {
+            self.ops.count_sent(1);
+        }
+        if self.ops.tracing() {
+            let queued = self.ops.transport().write_buffer_size();
+            self.ops.trace(format_args!(
+                "ws: send {} bytes: {}, {queued} bytes now queued",
+                msg.len(),
+                result.map_or_else(|e| e.to_string(), |()| "framed".to_string())
+            ));
+        }
         result
     }
 

@@ -4,9 +4,11 @@
 //!
 //! Keepalive does not move its timer on every frame: it records when it
 //! last heard from the peer, and when the timer fires early it re-arms for
-//! the remaining time, so the heap holds a handful of entries per
-//! connection rather than one per frame.
+//! the remaining time. The handshake timer hands over to keepalive when it
+//! fires, so an open, idle connection holds one timer, not one per frame
+//! or per concern.
 
+use super::clock::{Stamp, STAMP_ROUNDING};
 use super::state::State;
 use super::{Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
@@ -38,10 +40,16 @@ pub(super) fn arm_close<H: Handler>(cx: &mut Context<'_, WsProtocol<H>>) {
 }
 
 /// Arms keepalive and the idle timeout for a connection that just opened.
+///
+/// The opening handshake's timer is still armed then, and with the
+/// defaults it comes due before the first ping would: keepalive is then
+/// armed when it fires (see `on_timer`), so an idle connection holds one
+/// timer at a time instead of two.
 pub(super) fn arm_open<H: Handler>(cx: &mut Context<'_, WsProtocol<H>>) {
     let config = &cx.shared().config;
     let (ping, idle) = (config.ping_interval, config.idle_timeout);
-    if let Some(interval) = ping {
+    let chained = |interval| config.handshake_timeout.is_some_and(|h| h <= interval);
+    if let Some(interval) = ping.filter(|&i| !chained(i)) {
         cx.set_timer(interval, PING);
     }
     if let Some(idle) = idle {
@@ -53,6 +61,9 @@ impl<H: Handler> WsProtocol<H> {
     /// One of this connection's timers fired.
     pub(super) fn on_timer(&mut self, cx: &mut Context<'_, Self>, which: u64) {
         match which {
+            // Open by now: keepalive was left to this timer (`arm_open`),
+            // and re-arms itself for the rest of its interval.
+            HANDSHAKE if self.state.frames_flow() => self.keepalive_ping(cx),
             HANDSHAKE => self.handshake_timed_out(cx),
             CLOSE => {
                 if !cx.is_closing() || self.state.frames_flow() {
@@ -91,7 +102,7 @@ impl<H: Handler> WsProtocol<H> {
             return;
         };
         let now = cx.now();
-        let quiet = now.saturating_duration_since(self.last_received);
+        let quiet = self.last_received.until(now);
         if quiet < interval {
             // Heard from the peer meanwhile: check again later.
             cx.set_timer(interval - quiet, PING);
@@ -105,7 +116,7 @@ impl<H: Handler> WsProtocol<H> {
         {
             // The pong deadline runs from the first unanswered ping: later
             // pings to a silent peer must not extend it.
-            self.ping_sent = Some(now);
+            self.ping_sent = Some(Stamp::at(now));
             if let Some(timeout) = ping_timeout {
                 cx.set_timer(timeout, PONG);
             }
@@ -120,8 +131,10 @@ impl<H: Handler> WsProtocol<H> {
         // A PONG timer armed for a ping that was answered may fire after a
         // later ping went out; only the later ping's own timer (deadline
         // reached) may close.
+        // Stamps are whole milliseconds: allow for the rounding, or a
+        // deadline with a fraction of a millisecond would never be reached.
         let overdue = self.ping_sent.is_some_and(|sent| {
-            ping_timeout.is_some_and(|t| now.saturating_duration_since(sent) >= t)
+            ping_timeout.is_some_and(|t| sent.until(now) + STAMP_ROUNDING >= t)
         });
         if overdue {
             let peer = cx.peer_addr();
@@ -136,7 +149,7 @@ impl<H: Handler> WsProtocol<H> {
         let Some(idle) = cx.shared().config.idle_timeout else {
             return;
         };
-        let quiet = cx.now().saturating_duration_since(self.conn.last_activity);
+        let quiet = self.conn.last_activity.until(cx.now());
         if quiet < idle {
             cx.set_timer(idle - quiet, IDLE);
             return;

@@ -234,6 +234,28 @@ struct FrameProgress {
 /// of pings does not leave an idle connection holding memory.
 const PENDING_KEEP: usize = 4096;
 
+/// What a session needs only while a message or control frame arrives
+/// in pieces (fragmented, or split across reads).
+#[derive(Debug)]
+struct Reassembly {
+    /// The message so far.
+    message_buf: Vec<u8>,
+    /// UTF-8 state of the text message in `message_buf`.
+    utf8: Utf8Validator,
+    /// A control frame split across reads, so far.
+    control_buf: Vec<u8>,
+}
+
+impl Default for Reassembly {
+    fn default() -> Self {
+        Reassembly {
+            message_buf: Vec::new(),
+            utf8: Utf8Validator::new(),
+            control_buf: Vec::new(),
+        }
+    }
+}
+
 /// One WebSocket connection's protocol state. See the module docs.
 #[derive(Debug)]
 pub struct Session {
@@ -244,12 +266,9 @@ pub struct Session {
     /// Kind of the data message being received (between its first frame's
     /// header and its last frame's end).
     message: Option<Opcode>,
-    /// Reassembly of a message that is fragmented or split across reads.
-    message_buf: Vec<u8>,
-    /// UTF-8 state of the text message in `message_buf`.
-    utf8: Utf8Validator,
-    /// Reassembly of a control frame split across reads.
-    control_buf: Vec<u8>,
+    /// Buffers for a message or control frame that arrives in pieces;
+    /// `None` between such messages, so an idle session owns no memory.
+    reassembly: Option<Box<Reassembly>>,
     /// Frames we owe the peer (pongs, close replies) not yet handed out.
     pending: Vec<u8>,
     /// Kind of the fragmented message we are sending, if any.
@@ -270,9 +289,7 @@ impl Session {
             limits,
             frame: None,
             message: None,
-            message_buf: Vec::new(),
-            utf8: Utf8Validator::new(),
-            control_buf: Vec::new(),
+            reassembly: None,
             pending: Vec::new(),
             sending: None,
             close_sent: false,
@@ -376,12 +393,15 @@ impl Session {
                 let payload = if whole {
                     Payload::Borrowed(&input[start..end])
                 } else {
-                    self.control_buf.extend_from_slice(&input[start..end]);
+                    let parts = self.reassembly();
+                    parts.control_buf.extend_from_slice(&input[start..end]);
                     if frame.remaining > 0 {
                         self.frame = Some(frame);
                         return (pos, None);
                     }
-                    Payload::Owned(mem::take(&mut self.control_buf))
+                    let whole = mem::take(&mut parts.control_buf);
+                    self.release_idle_reassembly();
+                    Payload::Owned(whole)
                 };
                 return (pos, Some(self.on_control(frame.opcode, payload)));
             }
@@ -401,10 +421,12 @@ impl Session {
             }
 
             let chunk = &input[start..end];
-            if self.message == Some(Opcode::Text) && self.utf8.feed(chunk).is_err() {
+            let is_text = self.message == Some(Opcode::Text);
+            let parts = self.reassembly();
+            if is_text && parts.utf8.feed(chunk).is_err() {
                 return (pos, Some(self.fail(invalid_utf8())));
             }
-            self.message_buf.extend_from_slice(chunk);
+            parts.message_buf.extend_from_slice(chunk);
             if frame.remaining > 0 {
                 self.frame = Some(frame);
                 return (pos, None);
@@ -542,13 +564,15 @@ impl Session {
             }
             Opcode::Text | Opcode::Binary => {
                 self.message = Some(header.opcode);
-                self.utf8.reset();
+                if let Some(parts) = self.reassembly.as_mut() {
+                    parts.utf8.reset();
+                }
             }
             _ => {}
         }
         // Judge the declared size before buffering any of it.
         if !header.opcode.is_control()
-            && self.message_buf.len().saturating_add(len) > self.limits.max_message_size
+            && self.buffered_message_len().saturating_add(len) > self.limits.max_message_size
         {
             return Err(ProtocolError::new(close::TOO_BIG, "message too big"));
         }
@@ -566,12 +590,14 @@ impl Session {
     /// Completes the reassembled message in `message_buf`.
     fn finish_message(&mut self) -> Event<'static> {
         let kind = self.message.take();
-        if kind == Some(Opcode::Text) && self.utf8.finish().is_err() {
+        let parts = self.reassembly();
+        if kind == Some(Opcode::Text) && parts.utf8.finish().is_err() {
             return self.fail(invalid_utf8());
         }
         // Hand the buffer itself to the caller: no copy, and an idle
         // session keeps no message memory.
-        let payload = Payload::Owned(mem::take(&mut self.message_buf));
+        let payload = Payload::Owned(mem::take(&mut parts.message_buf));
+        self.release_idle_reassembly();
         match kind {
             Some(Opcode::Text) => Event::Text(payload),
             _ => Event::Binary(payload),
@@ -632,8 +658,27 @@ impl Session {
     fn release_input_state(&mut self) {
         self.frame = None;
         self.message = None;
-        self.message_buf = Vec::new();
-        self.control_buf = Vec::new();
+        self.reassembly = None;
+    }
+
+    /// The reassembly buffers, made on first use.
+    fn reassembly(&mut self) -> &mut Reassembly {
+        self.reassembly.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the reassembly buffers once nothing is being reassembled.
+    fn release_idle_reassembly(&mut self) {
+        let idle = self.reassembly.as_ref().is_some_and(|r| {
+            self.message.is_none() && r.message_buf.is_empty() && r.control_buf.is_empty()
+        });
+        if idle {
+            self.reassembly = None;
+        }
+    }
+
+    /// Bytes of the message being reassembled.
+    fn buffered_message_len(&self) -> usize {
+        self.reassembly.as_ref().map_or(0, |r| r.message_buf.len())
     }
 
     fn check_data(&self, kind: Opcode) -> Result<(), SendError> {

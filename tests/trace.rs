@@ -1,0 +1,65 @@
+//! `--trace`: one line per step of the loop, for every connection or for
+//! one slot only.
+
+mod common;
+
+use common::process::Process;
+use tungstenite::Message as TMessage;
+
+/// Opens a WebSocket, echoes one message and closes it.
+fn echo_once(addr: std::net::SocketAddr, text: &str) {
+    let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/")).unwrap();
+    ws.send(TMessage::text(text)).unwrap();
+    assert_eq!(ws.read().unwrap(), TMessage::text(text));
+    ws.close(None).unwrap();
+    while ws.read().is_ok() {}
+}
+
+#[test]
+fn trace_all_walks_a_message_through_the_loop() {
+    let (mut server, addr) = Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--trace"]);
+    echo_once(addr, "hello");
+    // The steps of one echo, in the order the loop takes them.
+    for step in [
+        "accepted from",
+        "event: token 0, generation 1: readable",
+        "ws: handshake done (/) -> on_open",
+        "flush: 129 bytes queued, 129 flushed, 0 left",
+        "read: 11 bytes",
+        "ws: decoded a text message of 5 bytes -> handler",
+        "ws: send 5 bytes: framed, 7 bytes now queued",
+        "flush: 7 bytes queued, 7 flushed, 0 left",
+        "ws: decoded a close frame",
+        "socket closed; connection_lost(None)",
+        "slot freed",
+    ] {
+        let line = server.expect(step);
+        assert!(line.starts_with("trace: #0.1 "), "{line}");
+    }
+    assert!(!server.log_lines("poll woke with").is_empty());
+    server.signal(libc::SIGTERM);
+    assert!(server.finish());
+}
+
+#[test]
+fn trace_of_one_slot_leaves_the_others_out() {
+    let (mut server, addr) = Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--trace", "1"]);
+    // Two connections at once take slots 0 and 1.
+    let (mut first, _) = tungstenite::connect(format!("ws://{addr}/")).unwrap();
+    echo_once(addr, "second");
+    first.send(TMessage::text("first")).unwrap();
+    first.read().unwrap();
+    drop(first);
+    server.expect("#1.2 slot freed");
+    server.signal(libc::SIGTERM);
+    assert!(server.finish());
+    let traced = server.log_lines("trace: ");
+    assert!(traced
+        .iter()
+        .any(|l| l.contains("#1.2 ws: decoded a text message of 6 bytes")));
+    let strays: Vec<_> = traced
+        .iter()
+        .filter(|l| !l.starts_with("trace: #1.2 ") && !l.starts_with("trace: poll woke"))
+        .collect();
+    assert!(strays.is_empty(), "lines about other slots: {strays:?}");
+}

@@ -23,6 +23,7 @@
 //! - [`session`]: the per-connection state machine that ties it together.
 
 pub mod close;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;

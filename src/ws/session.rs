@@ -875,10 +875,22 @@ fn write_compressed(
 ) {
     let start = out.len();
     write_compressed_fragment(role, fin, kind, payload, compressor, out);
-    if compressor.settings().no_context_takeover && out.len() - start > payload.len() + 14 {
+    let plain_len = header_len(role, payload.len()) + payload.len();
+    if compressor.settings().no_context_takeover && out.len() - start >= plain_len {
         out.truncate(start);
         write_frame(role, fin, kind, payload, out);
     }
+}
+
+/// The length of a frame header for a `len`-byte payload sent by `role`.
+fn header_len(role: Role, len: usize) -> usize {
+    let mask = if role == Role::Client { 4 } else { 0 };
+    let ext = match len {
+        0..=125 => 0,
+        126..=0xFFFF => 2,
+        _ => 8,
+    };
+    2 + ext + mask
 }
 
 /// Appends one frame of a compressed message: RSV1 on a first frame, the

@@ -130,11 +130,20 @@ impl Compressor {
     pub fn compress_fragment(&mut self, input: &[u8], fin: bool, out: &mut Vec<u8>) {
         let settings = self.settings;
         let stream = self.stream.get_or_insert_with(|| settings.stream());
+        let start = out.len();
         deflate_sync(stream, input, out);
-        if fin {
-            // A sync flush always ends with the empty stored block.
-            debug_assert!(out.ends_with(&SYNC_TAIL));
+        if out.len() == start {
+            // zlib emits nothing for an empty flush right after another
+            // one. That is a fine middle fragment, but a message must end
+            // with something: a lone 0x00 starts an empty stored block
+            // whose length the receiver's tail completes (RFC 7692 7.2.3.6).
+            if fin {
+                out.push(0x00);
+            }
+        } else if fin && out[start..].ends_with(&SYNC_TAIL) {
             out.truncate(out.len() - SYNC_TAIL.len());
+        }
+        if fin {
             if settings.no_context_takeover {
                 stream.reset();
             }

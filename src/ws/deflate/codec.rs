@@ -143,10 +143,8 @@ impl Compressor {
         } else if fin && out[start..].ends_with(&SYNC_TAIL) {
             out.truncate(out.len() - SYNC_TAIL.len());
         }
-        if fin {
-            if settings.no_context_takeover {
-                stream.reset();
-            }
+        if fin && settings.no_context_takeover {
+            stream.reset();
         }
     }
 

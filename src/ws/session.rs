@@ -838,12 +838,17 @@ fn invalid_utf8() -> ProtocolError {
     ProtocolError::new(close::INVALID_DATA, "invalid UTF-8 in text message")
 }
 
-/// Appends one frame to `out`, masking it with a fresh key for a client.
-fn write_frame(role: Role, fin: bool, opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
-    let mask = match role {
+/// A fresh masking key for a client's frame; none for a server's.
+fn new_mask(role: Role) -> Option<[u8; 4]> {
+    match role {
         Role::Client => Some(fastrand::u32(..).to_ne_bytes()),
         Role::Server => None,
-    };
+    }
+}
+
+/// Appends one frame to `out`, masking it with a fresh key for a client.
+fn write_frame(role: Role, fin: bool, opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
+    let mask = new_mask(role);
     let header = FrameHeader {
         fin,
         opcode,
@@ -875,22 +880,17 @@ fn write_compressed(
 ) {
     let start = out.len();
     write_compressed_fragment(role, fin, kind, payload, compressor, out);
-    let plain_len = header_len(role, payload.len()) + payload.len();
+    let plain_header = FrameHeader {
+        fin,
+        opcode: kind,
+        mask: new_mask(role).map(|_| [0; 4]),
+        payload_len: payload.len() as u64,
+    };
+    let plain_len = plain_header.encode().1 + payload.len();
     if compressor.settings().no_context_takeover && out.len() - start >= plain_len {
         out.truncate(start);
         write_frame(role, fin, kind, payload, out);
     }
-}
-
-/// The length of a frame header for a `len`-byte payload sent by `role`.
-fn header_len(role: Role, len: usize) -> usize {
-    let mask = if role == Role::Client { 4 } else { 0 };
-    let ext = match len {
-        0..=125 => 0,
-        126..=0xFFFF => 2,
-        _ => 8,
-    };
-    2 + ext + mask
 }
 
 /// Appends one frame of a compressed message: RSV1 on a first frame, the
@@ -910,10 +910,7 @@ fn write_compressed_fragment(
     out.resize(body, 0);
     compressor.compress_fragment(payload, fin, out);
     let body_len = out.len() - body;
-    let mask = match role {
-        Role::Client => Some(fastrand::u32(..).to_ne_bytes()),
-        Role::Server => None,
-    };
+    let mask = new_mask(role);
     let header = FrameHeader {
         fin,
         opcode,

@@ -206,8 +206,8 @@ impl Decompressor {
     /// `window_bits`; nothing is allocated until the first message.
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
         Decompressor {
-            // A wider window decodes anything a narrower one does; 9 is the
-            // smallest zlib-rs builds and costs 256 bytes more than 8.
+            // A wider window decodes anything a narrower one does, and 9 is
+            // the smallest zlib-rs builds.
             window_bits: window_bits.clamp(SMALLEST_ZLIB_WINDOW, MAX_WINDOW_BITS),
             no_context_takeover,
             stream: None,
@@ -277,10 +277,11 @@ impl Decompressor {
     }
 
     fn reset(&mut self) {
-        // `Inflate::reset` would widen the window back to 15 bits; a new
-        // stream keeps the negotiated size and costs one allocation.
-        if self.stream.is_some() {
-            self.stream = Some(Inflate::new(false, self.window_bits));
+        // `Inflate::reset` widens the window back to 15 bits, which decodes
+        // anything and costs nothing more: zlib-rs holds a 32 KiB window
+        // whatever the size asked for (see the memory table).
+        if let Some(stream) = self.stream.as_mut() {
+            stream.reset(false);
         }
     }
 }

@@ -448,3 +448,30 @@ fn shared_compressor_serves_connections_it_fits() {
     );
     shared.release();
 }
+
+#[test]
+fn random_compressed_frames_never_panic() {
+    let mut rng = fastrand::Rng::with_seed(42);
+    for round in 0..3000 {
+        let mut wire = Vec::new();
+        for _ in 0..rng.usize(1..4) {
+            let len = rng.usize(0..48);
+            let mut payload: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            if round % 3 == 0 {
+                // Start from a valid stream, then damage it.
+                payload = compress(&payload);
+                if !payload.is_empty() {
+                    let at = rng.usize(..payload.len());
+                    payload[at] ^= 1 << rng.u8(0..8);
+                }
+            }
+            let opcode = [0u8, 1, 2, 9][rng.usize(..4)];
+            wire.extend(client_frame(rng.bool(), opcode, rng.bool(), &payload));
+        }
+        let limits = Limits::new(rng.usize(1..4096));
+        for no_context in [false, true] {
+            let mut s = Session::with_deflate(Role::Server, limits, Some(params(15, no_context)));
+            feed(&mut s, &wire, rng.usize(1..16));
+        }
+    }
+}

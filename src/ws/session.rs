@@ -21,6 +21,17 @@
 //! piece by piece with [`Utf8Validator`], so bad UTF-8 fails the connection
 //! as soon as it arrives, not at the end of a large message.
 //!
+//! # Compressed messages
+//!
+//! A session built with [`Session::with_deflate`] accepts RSV1 on the first
+//! frame of a data message (RFC 7692). Such a message never takes the fast
+//! path: each piece of payload is inflated into the reassembly buffer as it
+//! arrives, bounded by `max_message_size` on the *inflated* size, and text
+//! is validated as it is inflated. Sends of at least the configured size
+//! are compressed with RSV1 set. A session without deflate decodes headers
+//! exactly as before (RSV1 is a 1002) and pays one untaken branch per
+//! frame; see [`super::deflate`] for the codec, its memory and its limits.
+//!
 //! # Caller contract
 //!
 //! ```text

@@ -475,3 +475,19 @@ fn random_compressed_frames_never_panic() {
         }
     }
 }
+
+#[test]
+fn small_inflated_messages_get_small_buffers() {
+    let msg = chat_json(5);
+    let mut s = session(Role::Server, params(15, false));
+    let wire = client_frame(true, 1, true, &compress(msg.as_bytes()));
+    let mut buf = wire.clone();
+    let (_, event) = s.read(&mut buf);
+    match event {
+        Some(Event::Text(Payload::Owned(v))) => {
+            assert_eq!(v, msg.as_bytes());
+            assert!(v.capacity() < 4096, "capacity {}", v.capacity());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -35,6 +35,9 @@ const SMALLEST_ZLIB_WINDOW: u8 = 9;
 /// within one step of the limit.
 const INFLATE_STEP: usize = 64 * 1024;
 
+/// The first inflate step for a small input.
+const FIRST_INFLATE_STEP: usize = 256;
+
 /// The settings a compressor is built from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompressorSettings {
@@ -301,8 +304,13 @@ fn inflate_bounded(
     out: &mut Vec<u8>,
     limit: usize,
 ) -> Result<Flow, ProtocolError> {
+    // Start near what the input will likely inflate to, so a small message
+    // does not get (and hand to the caller) a 64 KiB buffer, and double
+    // while the output keeps filling the room.
+    let mut step = (input.len() * 4).clamp(FIRST_INFLATE_STEP, INFLATE_STEP);
     loop {
-        let room = limit.saturating_sub(out.len()).min(INFLATE_STEP);
+        let room = limit.saturating_sub(out.len()).min(step);
+        step = (step * 2).min(INFLATE_STEP);
         if room == 0 {
             return probe_past_limit(stream, input);
         }

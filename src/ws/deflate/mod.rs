@@ -29,8 +29,11 @@
 //! literals, so every distance fits any window. It still shrinks text (by
 //! entropy coding) and runs, at a fraction of the full matcher's ratio.
 //! The window size bounds only distances, so the peer's 256-byte
-//! decompressor decodes the stream exactly; a test checks this against
-//! Python's zlib opened with a raw 8-bit window.
+//! decompressor decodes the stream exactly. zlib's own inflate cannot
+//! check that claim (asked for a raw 8-bit window it opens 9 bits, so it
+//! accepts distances up to 512), hence `tests/deflate_python.rs` walks the
+//! deflate blocks in plain Python and asserts no match reaches back more
+//! than 2^bits, for every window it tests, besides inflating with zlib.
 //!
 //! The other direction needs nothing special: if the peer compresses with
 //! at most 8 bits, any larger window decodes its output, so our

@@ -192,6 +192,9 @@ pub struct Decompressor {
     window_bits: u8,
     no_context_takeover: bool,
     stream: Option<Inflate>,
+    /// The message in progress ended its deflate stream with a final
+    /// block: the rest of it, tail included, is ignored.
+    stream_ended: bool,
 }
 
 impl fmt::Debug for Decompressor {
@@ -214,6 +217,7 @@ impl Decompressor {
             window_bits: window_bits.clamp(SMALLEST_ZLIB_WINDOW, MAX_WINDOW_BITS),
             no_context_takeover,
             stream: None,
+            stream_ended: false,
         }
     }
 
@@ -242,14 +246,18 @@ impl Decompressor {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), ProtocolError> {
+        if self.stream_ended {
+            return Ok(());
+        }
         let window_bits = self.window_bits;
         let stream = self
             .stream
             .get_or_insert_with(|| Inflate::new(false, window_bits));
         if inflate_bounded(stream, input, out, limit)? == Flow::StreamEnded {
-            // A final block (BFINAL) ended the peer's deflate stream; any
-            // later message starts a new one, so nothing is lost.
+            // A final block (BFINAL) ended the peer's deflate stream; its
+            // next message starts a new one, so nothing is lost.
             self.stream = None;
+            self.stream_ended = true;
         }
         Ok(())
     }
@@ -257,7 +265,11 @@ impl Decompressor {
     /// Ends a message: inflates the tail the sender cut off (so the last
     /// block completes), then forgets the window if no context is kept.
     pub fn finish_message(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
-        self.inflate(&SYNC_TAIL, out, limit)?;
+        // After a final block the tail would read as the start of a new
+        // stream (a stored block header missing its first byte).
+        if !std::mem::take(&mut self.stream_ended) {
+            self.inflate(&SYNC_TAIL, out, limit)?;
+        }
         if self.no_context_takeover {
             self.reset();
         }
@@ -277,6 +289,7 @@ impl Decompressor {
     /// connection will read nothing more.
     pub fn discard(&mut self) {
         self.stream = None;
+        self.stream_ended = false;
     }
 
     fn reset(&mut self) {

@@ -14,7 +14,6 @@
 
 pub mod chat;
 pub mod client;
-pub mod handler;
 pub mod loadgen;
 pub mod protocol;
 pub mod reactor;
@@ -24,7 +23,6 @@ pub mod transport;
 pub mod websocket;
 pub mod ws;
 
-pub use handler::{Handler, Message};
 pub use protocol::Protocol;
 pub use reactor::{
     ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, TimerId,
@@ -33,7 +31,8 @@ pub use reactor::{
 pub use server::{ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;
 pub use transport::{ConnStats, LimitsError, Transport, WriteLimits};
+// `handler` keeps the module's former top-level path, `wsloop::handler`.
 pub use websocket::{
-    App, ClientRequest, Config, Overflow, WebSocket, WsCommand, WsCounters, WsProtocol,
+    handler, App, Config, Endpoint, Handler, Overflow, WebSocket, WsCommand, WsCounters, WsProtocol,
 };
-pub use ws::{HttpRequest, HttpResponse, SendError};
+pub use ws::{ClientRequest, HttpRequest, HttpResponse, Message, SendError};

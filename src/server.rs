@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::handler::{Handler, Message};
 use crate::reactor::{ConnId, EventLoop, LoopGone, LoopHandle, LoopStats};
+use crate::websocket::Handler;
 use crate::websocket::{App, Config, WsCommand, WsCounters, WsProtocol};
 use crate::ws::close;
+use crate::ws::Message;
 
 /// A WebSocket server: a listener and its connections on one event loop.
 ///

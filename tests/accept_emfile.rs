@@ -5,14 +5,15 @@
 //! to open sockets.
 
 mod common;
-mod support;
 
 use std::fs::File;
 use std::io::Write;
 use std::time::Instant;
 
+use common::logs::{capture_logs, log_lines};
+use common::raw::{close_payload, Raw, CLOSE, TEXT};
 use common::wait_until;
-use support::{capture_logs, close_payload, log_lines, Echo, Raw, CLOSE, TEXT};
+use common::Echo;
 use wsloop::reactor::ACCEPT_BACKOFF;
 use wsloop::{Config, Server};
 
@@ -50,7 +51,7 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning() {
         ping_interval: None,
         ..Config::default()
     };
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap();
+    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::tolerant).unwrap();
     let addr = server.handle.local_addr();
     let mut open = Raw::open(addr);
 
@@ -66,7 +67,10 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning() {
     // One descriptor for the client socket; the server has none to accept it.
     hoard.pop();
     let mut waiting = Raw::connect(addr);
-    waiting.stream.write_all(&support::request(addr)).unwrap();
+    waiting
+        .stream
+        .write_all(&common::raw::request(addr))
+        .unwrap();
 
     wait_until("a failed accept", || {
         server.handle.loop_stats().accept_fd_errors >= 1

@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::thread;
 
-use common::DEADLINE;
+use common::process::Process;
 use serde_json::Value;
 use wsloop::{Config, Handler, Message, Server, WebSocket};
 
@@ -19,50 +18,24 @@ const BIN: &str = env!("CARGO_BIN_EXE_wsloop");
 
 /// A server process, killed (by its own PID) when dropped.
 struct ServerProcess {
-    child: Child,
+    _process: Process,
     addr: SocketAddr,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `wsloop <args> --addr 127.0.0.1:0` and learns its port from the
 /// log line that announces it.
 fn start_server(args: &[&str], announces: &'static str) -> ServerProcess {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .args(["--addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wsloop server");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut tx = Some(tx);
-        // Keep draining so the server never blocks on a full pipe.
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(at) = line.find(announces) {
-                let addr = line[at + announces.len()..]
-                    .trim()
-                    .trim_start_matches("ws://");
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(addr.parse::<SocketAddr>().expect("address in log"));
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(DEADLINE)
-        .expect("server did not announce its address");
-    ServerProcess { child, addr }
+    let args = [args, &["--addr", "127.0.0.1:0"]].concat();
+    let (mut process, addr) = Process::wsloop(&args);
+    assert_eq!(
+        process.addr_after(announces),
+        addr,
+        "announced as {announces:?}"
+    );
+    ServerProcess {
+        _process: process,
+        addr,
+    }
 }
 
 fn ws_echo() -> ServerProcess {

@@ -9,19 +9,12 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use common::wait_until;
+use common::Echo;
 use wsloop::ws::Request;
 use wsloop::{
     App, ClientRequest, Config, EventLoop, Handler, Message, Server, WebSocket, WsCommand,
     WsCounters, WsProtocol,
 };
-
-struct Echo;
-
-impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
-        let _ = ws.send(msg);
-    }
-}
 
 /// Client side: counts opens and echoes of `hi, shared`.
 struct Counting {
@@ -42,7 +35,12 @@ impl Handler for Counting {
 
 #[test]
 fn client_connections_mask_a_shared_frame() {
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || Echo).unwrap();
+    let server = Server::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        Config::default(),
+        Echo::tolerant,
+    )
+    .unwrap();
     let addr = server.handle.local_addr();
     let (opened, echoed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let handler = Counting {

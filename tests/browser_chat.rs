@@ -4,18 +4,16 @@
 //! (scripts/test.sh sees to both); without them this test fails.
 
 mod common;
-mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::Wsloop;
+use common::process::Process;
 
 #[test]
 fn two_browser_pages_chat_and_see_each_other_leave() {
-    let server = Wsloop::start(&["chat", "--addr", "127.0.0.1:0"]);
-    let addr = server.addr;
+    let (server, addr) = Process::wsloop(&["chat", "--addr", "127.0.0.1:0"]);
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(

@@ -2,14 +2,13 @@
 //! HTTP: the article's protocol, without the article's flaws.
 
 mod common;
-mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
+use common::process::Process;
 use common::{wait_until, DEADLINE};
 use serde_json::{json, Value};
-use support::Wsloop;
 use wsloop::chat::Chat;
 use wsloop::{Config, RunningServer, Server};
 
@@ -292,14 +291,13 @@ fn the_cli_logs_one_json_line_per_event() {
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("chat.log");
     let _ = std::fs::remove_file(&log);
-    let server = Wsloop::start(&[
+    let (server, addr) = Process::wsloop(&[
         "chat",
         "--addr",
         "127.0.0.1:0",
         "--log-file",
         log.to_str().unwrap(),
     ]);
-    let addr = server.addr;
     let mut alice = join(addr, "alice");
     send(&mut alice, json!({"type": "send", "content": "hello"}));
     assert_eq!(recv(&mut alice)["content"], "hello");

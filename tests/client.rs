@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::Echo;
 use common::{pattern, DEADLINE};
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::Frame;
@@ -86,14 +87,6 @@ const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 
 fn url(addr: SocketAddr) -> String {
     format!("ws://{addr}/test")
-}
-
-struct Echo;
-
-impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
-        ws.send(msg).unwrap();
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -230,7 +223,12 @@ fn blocking_client_refuses_a_non_101_answer() {
 
 #[test]
 fn blocking_client_times_out_reads_and_stays_usable() {
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || Echo).unwrap();
+    let server = Server::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        Config::default(),
+        Echo::strict,
+    )
+    .unwrap();
     let mut c = client::connect(&url(server.handle.local_addr())).unwrap();
     c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let e = c.recv().unwrap_err();
@@ -246,7 +244,7 @@ fn blocking_client_times_out_reads_and_stays_usable() {
 fn blocking_client_negotiates_a_subprotocol_with_our_server() {
     let mut config = Config::default();
     config.handshake.subprotocols = vec!["chat".into()];
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap();
+    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::strict).unwrap();
     let options = ConnectOptions {
         subprotocols: vec!["superchat".into(), "chat".into()],
         ..ConnectOptions::default()
@@ -346,7 +344,12 @@ fn run_until(lp: &mut ClientLoop, what: &str, mut cond: impl FnMut(&Recorder, us
 
 #[test]
 fn loop_client_echoes_and_closes_cleanly_with_our_server() {
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || Echo).unwrap();
+    let server = Server::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        Config::default(),
+        Echo::strict,
+    )
+    .unwrap();
     let to_send: Vec<Vec<u8>> = [20, 1024, 16 << 10, 1 << 20]
         .iter()
         .map(|&n| pattern(n as u64, n))
@@ -485,7 +488,7 @@ fn loop_client_reports_refused_and_silent_servers() {
 fn loop_client_negotiates_a_subprotocol() {
     let mut config = Config::default();
     config.handshake.subprotocols = vec!["chat".into()];
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap();
+    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::strict).unwrap();
     let mut lp = client_loop(Recorder::default(), Config::default());
     connect(&mut lp, server.handle.local_addr(), &["superchat", "chat"]);
     run_until(&mut lp, "open", |r, _| r.opened.is_some());

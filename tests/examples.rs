@@ -3,14 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::sync::Once;
-use std::time::Instant;
 
+use common::process::{Process, Watch};
 use common::{wait_until, DEADLINE};
 
 /// The path of a built example, building the examples first (a filtered
@@ -32,101 +31,16 @@ fn example(name: &str) -> PathBuf {
     profile_dir.join("examples").join(name)
 }
 
-/// A running example; killed when dropped. Its stdout arrives line by line.
-struct Running {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
+/// Starts example `name`, reading its stdout line by line; killed when dropped.
+fn run(name: &str, args: &[&str], stdin: Option<&str>) -> Process {
+    let mut command = Command::new(example(name));
+    command.args(args);
+    Process::start(command, Watch::Stdout, stdin)
 }
 
-impl Running {
-    fn start(name: &str, args: &[&str], stdin: Option<&str>) -> Running {
-        let mut child = Command::new(example(name))
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let (tx, lines) = mpsc::channel();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `text`; returns it.
-    fn expect(&mut self, text: &str) -> String {
-        self.expect_lines(text, 1).remove(0)
-    }
-
-    /// Waits until `count` lines contain `text`; returns them.
-    fn expect_lines(&mut self, text: &str, count: usize) -> Vec<String> {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let found: Vec<String> = self
-                .seen
-                .iter()
-                .filter(|l| l.contains(text))
-                .cloned()
-                .collect();
-            if found.len() >= count {
-                return found;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("not {count} line(s) with {text:?}; got {:?}", self.seen)
-            });
-            self.seen.push(line);
-        }
-    }
-
-    /// The address a server example printed after `prefix`.
-    fn addr(&mut self, prefix: &str) -> SocketAddr {
-        let line = self.expect(prefix);
-        let rest = &line[line.find(prefix).unwrap() + prefix.len()..];
-        rest.trim_end_matches('/').parse().unwrap()
-    }
-
-    /// Waits for the process to exit by itself; returns whether it succeeded.
-    fn finish(&mut self) -> bool {
-        let mut status = None;
-        wait_until("the example exits", || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
-        status.unwrap().success()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server(name: &str, prefix: &str) -> (Running, SocketAddr) {
-    let mut server = Running::start(name, &["127.0.0.1:0"], None);
-    let addr = server.addr(prefix);
+fn server(name: &str, prefix: &str) -> (Process, SocketAddr) {
+    let mut server = run(name, &["127.0.0.1:0"], None);
+    let addr = server.addr_after(prefix);
     (server, addr)
 }
 
@@ -150,7 +64,7 @@ fn read_text(ws: &mut tungstenite::WebSocket<TcpStream>) -> String {
 fn echo_server_and_client() {
     let (mut server, addr) = server("echo_server", "listening on ws://");
     let url = format!("ws://{addr}");
-    let mut client = Running::start("echo_client", &[&url], None);
+    let mut client = run("echo_client", &[&url], None);
     client.expect("Sent: Hello, server!");
     client.expect("Received: Echo: Hello, server!");
     assert!(client.finish());
@@ -161,7 +75,7 @@ fn echo_server_and_client() {
 fn timestamp_server_and_many_connections() {
     let (mut server, addr) = server("timestamp_server", "listening on ws://");
     let url = format!("ws://{addr}");
-    let mut client = Running::start("many_connections_client", &[&url, "3", "20"], None);
+    let mut client = run("many_connections_client", &[&url, "3", "20"], None);
     for i in 1..=3 {
         let line = client.expect(&format!("{i}: "));
         assert!(
@@ -186,7 +100,7 @@ fn application_level_handshake() {
 
     let url = format!("ws://{addr}/");
     let input = "first line\nexit\n";
-    let mut client = Running::start("app_handshake_client", &[&url], Some(input));
+    let mut client = run("app_handshake_client", &[&url], Some(input));
     assert!(client.finish());
     assert_eq!(client.expect("success"), "success");
     client.expect("success,get mess: first line");
@@ -200,8 +114,8 @@ fn chat_server_with_page_and_log() {
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("chat.log");
     let log_arg = log.to_str().unwrap();
-    let mut server = Running::start("chat_server", &["127.0.0.1:0", log_arg], None);
-    let addr = server.addr("chat on http://");
+    let mut server = run("chat_server", &["127.0.0.1:0", log_arg], None);
+    let addr = server.addr_after("chat on http://");
 
     let mut http = TcpStream::connect(addr).unwrap();
     http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -8,15 +8,15 @@
 //! committed.
 
 mod common;
-mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::Duration;
 
+use common::raw::{masked_frame, Raw, BINARY, TEXT};
+use common::Echo;
 use common::{pattern, wait_until};
-use support::{masked_frame, Echo, Raw, BINARY, TEXT};
 use tungstenite::Message as TMessage;
 use wsloop::{Config, Server, WsCounters};
 
@@ -89,7 +89,7 @@ fn unmasked(addr: SocketAddr) {
 /// Half a request each, then silence, all at once: every one is dropped
 /// at the handshake timeout.
 fn stallers(addr: SocketAddr) {
-    let request = support::request(addr);
+    let request = common::raw::request(addr);
     let mut all: Vec<Raw> = (0..ATTEMPTS).map(|_| Raw::connect(addr)).collect();
     for raw in &mut all {
         raw.stream.write_all(&request[..request.len() / 2]).unwrap();
@@ -133,7 +133,7 @@ fn legitimate_clients_are_served_exactly_while_others_misbehave() {
         close_timeout: Some(Duration::from_secs(2)),
         ..config
     };
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap();
+    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::tolerant).unwrap();
     let addr = server.handle.local_addr();
 
     let legits: Vec<_> = (0..LEGIT_CLIENTS)

@@ -2,10 +2,11 @@
 //! with a raw-bytes peer.
 
 mod common;
-mod support;
 
+use common::logs::{capture_logs, log_lines};
+use common::raw::{close_payload, Raw, BINARY, CLOSE, TEXT};
 use common::wait_until;
-use support::{capture_logs, close_payload, log_lines, Echo, Raw, BINARY, CLOSE, TEXT};
+use common::Echo;
 use wsloop::{Config, Handler, Message, Server, WebSocket, WsCounters};
 
 /// Sends `text` and expects it back byte for byte.
@@ -32,14 +33,14 @@ fn connections_past_the_limit_get_503_and_open_ones_keep_working() {
         max_connections: Some(2),
         ..Config::default()
     };
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap();
+    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::tolerant).unwrap();
     let addr = server.handle.local_addr();
     let mut a = Raw::open(addr);
     let mut b = Raw::open(addr);
 
     let mut refused = Raw::connect(addr);
     let refused_name = refused.local();
-    std::io::Write::write_all(&mut refused.stream, &support::request(addr)).unwrap();
+    std::io::Write::write_all(&mut refused.stream, &common::raw::request(addr)).unwrap();
     let head = refused.read_http_head().expect("an HTTP answer");
     assert!(head.starts_with("HTTP/1.1 503"), "{head:?}");
     assert!(head.contains("Retry-After: 1"), "{head:?}");

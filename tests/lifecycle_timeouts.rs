@@ -9,15 +9,16 @@
 //! already fails a server that never acts.
 
 mod common;
-mod support;
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::logs::{capture_logs, log_lines};
+use common::raw::{close_payload, Raw, CLOSE, PING, TEXT};
 use common::wait_until;
-use support::{capture_logs, close_payload, log_lines, Echo, Raw, CLOSE, PING, TEXT};
+use common::Echo;
 use tungstenite::Message as TMessage;
 use wsloop::{Config, RunningServer, Server, WsCounters};
 
@@ -35,7 +36,7 @@ fn quiet_config() -> Config {
 
 fn start(config: Config) -> RunningServer<Echo> {
     capture_logs();
-    Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).expect("spawn server")
+    Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::tolerant).expect("spawn server")
 }
 
 fn timeouts(server: &RunningServer<Echo>) -> u64 {
@@ -69,7 +70,7 @@ fn opening_handshake_timeout_cuts_off_silent_and_slowloris_peers() {
         // not wait for it. Stops at the first write error (the server hung
         // up) or after the whole request.
         let mut sent = 0;
-        for byte in support::request(addr) {
+        for byte in common::raw::request(addr) {
             if writer.write_all(&[byte]).is_err() {
                 break;
             }
@@ -96,7 +97,7 @@ fn opening_handshake_timeout_cuts_off_silent_and_slowloris_peers() {
     assert!(started.elapsed() >= timeout, "slowloris cut off early");
     let sent = dribbler.join().unwrap();
     assert!(
-        sent < support::request(addr).len(),
+        sent < common::raw::request(addr).len(),
         "slowloris finished its request ({sent} bytes)"
     );
 
@@ -317,7 +318,7 @@ fn idle_timeout_closes_quiet_peers_and_spares_busy_ones() {
         loop {
             let (op, payload) = busy.recv().expect("echo");
             if op == PING {
-                busy.send(support::PONG, &payload).unwrap();
+                busy.send(common::raw::PONG, &payload).unwrap();
                 continue;
             }
             assert_eq!((op, payload), (TEXT, msg.clone().into_bytes()));

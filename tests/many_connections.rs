@@ -5,16 +5,15 @@
 //! need more descriptors than one process may have (20,000 here).
 
 mod common;
-mod support;
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::process::Process;
+use common::raw::{masked_frame, BINARY, CLOSE};
 use common::{pattern, wait_until, DEADLINE};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use support::{masked_frame, Wsloop, BINARY, CLOSE};
 
 const CONNECTIONS: usize = 10_000;
 /// Connections allowed between `connect` and a completed handshake at
@@ -198,7 +197,7 @@ fn drive(
 #[test]
 fn ten_thousand_concurrent_connections_echo_and_close_cleanly() {
     raise_descriptor_limit(CONNECTIONS as u64 + 1000);
-    let server = Wsloop::start(&[
+    let (server, addr) = Process::wsloop(&[
         "echo",
         "--addr",
         "127.0.0.1:0",
@@ -207,9 +206,8 @@ fn ten_thousand_concurrent_connections_echo_and_close_cleanly() {
         "--ping-interval",
         "0",
     ]);
-    let addr: SocketAddr = server.addr;
     let baseline = server.open_fds();
-    let request = support::request(addr);
+    let request = common::raw::request(addr);
 
     let mut poll = Poll::new().unwrap();
     let mut clients: Vec<Option<Client>> = (0..CONNECTIONS).map(|_| None).collect();

@@ -2,14 +2,15 @@
 //! `RunningServer::stop` in-process.
 
 mod common;
-mod support;
 
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::process::Process;
+use common::raw::{close_payload, Raw, CLOSE, TEXT};
 use common::wait_until;
-use support::{close_payload, Echo, Raw, Wsloop, CLOSE, TEXT};
+use common::Echo;
 use wsloop::{Config, Server, WsCounters};
 
 /// The first signal makes the server stop accepting (a new connection is
@@ -19,8 +20,8 @@ use wsloop::{Config, Server, WsCounters};
 /// and then exit with status 0.
 fn graceful(signal: i32) {
     let close_timeout = Duration::from_millis(500);
-    let mut server = Wsloop::start(&["echo", "--addr", "127.0.0.1:0", "--close-timeout", "500ms"]);
-    let addr = server.addr;
+    let (mut server, addr) =
+        Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--close-timeout", "500ms"]);
     let mut polite: Vec<Raw> = (0..3).map(|_| Raw::open(addr)).collect();
     let mut mute = Raw::open(addr);
     for (i, raw) in polite.iter_mut().enumerate() {
@@ -74,8 +75,9 @@ fn sigint_closes_every_connection_with_1001_and_exits_0() {
 /// and a 60 s close timeout) ends the process at once, with status 130.
 #[test]
 fn a_second_signal_exits_at_once_with_130() {
-    let mut server = Wsloop::start(&["echo", "--addr", "127.0.0.1:0", "--close-timeout", "60s"]);
-    let mut mute = Raw::open(server.addr);
+    let (mut server, addr) =
+        Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--close-timeout", "60s"]);
+    let mut mute = Raw::open(addr);
     server.signal(libc::SIGINT);
     // The close frame proves the first signal was handled.
     assert_eq!(mute.recv_close().map(|(code, _)| code), Some(1001));
@@ -96,7 +98,7 @@ fn running_server_stop_is_graceful() {
         close_timeout: Some(Duration::from_millis(300)),
         ..Config::default()
     };
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap();
+    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::tolerant).unwrap();
     let handle = server.handle.clone();
     let addr = handle.local_addr();
     let mut polite = Raw::open(addr);

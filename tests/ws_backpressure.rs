@@ -8,22 +8,20 @@ use std::io::{BufReader, Write};
 use std::thread;
 
 use common::raw::{self, frame, read_frame};
+use common::Echo;
 use common::{pattern, wait_until};
-use wsloop::{Config, Handler, Message, Server, WebSocket, READ_CHUNK};
-
-struct Echo;
-
-impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
-        ws.send(msg).expect("echo within the hard cap");
-    }
-}
+use wsloop::{Config, Server, READ_CHUNK};
 
 #[test]
 fn a_client_that_does_not_read_is_held_to_a_bounded_queue() {
     const MESSAGE: usize = 64 * 1024;
     const COUNT: usize = 3200; // 200 MiB
-    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || Echo).unwrap();
+    let server = Server::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        Config::default(),
+        Echo::strict,
+    )
+    .unwrap();
     let h = server.handle.clone();
     let stream = raw::connect(h.local_addr());
     let mut writer = stream.try_clone().unwrap();

@@ -8,21 +8,18 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Bytes, Message as TMessage, WebSocket as TWebSocket};
-use wsloop::{Config, Handler, Message, RunningServer, Server, WebSocket};
+use wsloop::{Config, RunningServer, Server};
 
 use common::pattern;
-
-/// Echoes every message with its opcode.
-struct Echo;
-
-impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
-        ws.send(msg).expect("echo");
-    }
-}
+use common::Echo;
 
 fn start() -> RunningServer<Echo> {
-    Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || Echo).unwrap()
+    Server::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        Config::default(),
+        Echo::strict,
+    )
+    .unwrap()
 }
 
 fn client(addr: SocketAddr) -> TWebSocket<TcpStream> {

@@ -6,18 +6,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::raw::{self, frame, read_frame, read_head};
-use wsloop::{Config, Handler, Message, RunningServer, Server, WebSocket};
-
-struct Echo;
-
-impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
-        ws.send(msg).expect("echo");
-    }
-}
+use common::Echo;
+use wsloop::{Config, RunningServer, Server};
 
 fn start(config: Config) -> RunningServer<Echo> {
-    Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap()
+    Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::strict).unwrap()
 }
 
 /// Sends `request` and returns the whole answer up to the server's close.
@@ -235,5 +228,36 @@ fn frames_sent_with_the_request_are_not_lost() {
     let two = read_frame(&mut stream).unwrap().unwrap();
     assert_eq!((two.opcode, two.payload.as_slice()), (2, &[1u8, 2, 3][..]));
     drop(stream);
+    server.stop().unwrap();
+}
+
+#[test]
+fn extension_offers_are_declined_and_frames_stay_plain() {
+    let server = start(Config::default());
+    for offer in [
+        "permessage-deflate; client_max_window_bits",
+        "x-unknown, permessage-deflate; server_no_context_takeover",
+        // Malformed: with no extension configured it is declined, not refused.
+        ";;=",
+    ] {
+        let request = request_with(
+            "Host: localhost",
+            &format!("Host: localhost\r\nSec-WebSocket-Extensions: {offer}"),
+        );
+        let mut stream = TcpStream::connect(server.handle.local_addr()).unwrap();
+        stream.set_read_timeout(Some(common::DEADLINE)).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let head = read_head(&mut stream).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{offer}: {head}");
+        assert!(
+            !head.contains("Sec-WebSocket-Extensions"),
+            "{offer}: {head}"
+        );
+        stream.write_all(&frame(0x81, b"plain")).unwrap();
+        // FIN, RSV bits clear (not compressed), text; unmasked, 5 bytes.
+        let mut echo = [0u8; 7];
+        stream.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"\x81\x05plain", "{offer}");
+    }
     server.stop().unwrap();
 }

@@ -6,19 +6,12 @@ mod common;
 use std::io::Write;
 
 use common::raw::{self, frame, frame_with, read_close_code, read_frame};
-use wsloop::{Config, Handler, Message, RunningServer, Server, WebSocket, WsCounters};
-
-struct Echo;
-
-impl Handler for Echo {
-    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
-        ws.send(msg).expect("echo");
-    }
-}
+use common::Echo;
+use wsloop::{Config, RunningServer, Server, WsCounters};
 
 fn start() -> RunningServer<Echo> {
     let config = Config::default().with_max_message_size(64 * 1024);
-    Server::spawn("127.0.0.1:0".parse().unwrap(), config, || Echo).unwrap()
+    Server::spawn("127.0.0.1:0".parse().unwrap(), config, Echo::strict).unwrap()
 }
 
 /// Sends `bytes` after the handshake and returns the close code the server answers with.

@@ -16,10 +16,9 @@ pub mod messages;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::handler::{Handler, Message};
 use crate::reactor::ConnId;
-use crate::websocket::WebSocket;
-use crate::ws::{HttpRequest, HttpResponse, Request};
+use crate::websocket::{Handler, WebSocket};
+use crate::ws::{HttpRequest, HttpResponse, Message, Request};
 
 pub use event_log::EventLog;
 use messages::{Incoming, Outgoing};

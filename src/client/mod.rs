@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 pub use error::ClientError;
 pub use url::WsUrl;
 
-use crate::handler::Message;
-use crate::ws::handshake;
-use crate::ws::{close, Event, Limits, Opcode, Role, Session};
+use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
+use crate::ws::reader::EventReader;
+use crate::ws::{close, Event, Limits, Message, Role, Session};
 
 /// How much one read asks the kernel for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -118,19 +118,17 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
     let mut stream = open_tcp(&url, options.handshake_timeout)?;
     // Each frame goes out in one write; Nagle would only delay small ones.
     stream.set_nodelay(true)?;
-    let key = handshake::generate_key();
-    let offered: Vec<&str> = options.subprotocols.iter().map(String::as_str).collect();
-    stream.write_all(&handshake::client_request(
-        &url.authority,
-        &url.path,
-        &key,
-        &offered,
-        &[],
-    ))?;
+    let target = ClientRequest {
+        host: url.authority.clone(),
+        path: url.path.clone(),
+        subprotocols: options.subprotocols.clone(),
+    };
+    let handshake = ClientHandshake::new(&target, &[]);
+    stream.write_all(&handshake.request_bytes())?;
 
     stream.set_read_timeout(options.handshake_timeout)?;
     let mut input = Vec::new();
-    let response = loop {
+    let request = loop {
         match read_more(&mut stream, &mut input) {
             Ok(0) => {
                 return Err(ClientError::Handshake(
@@ -146,25 +144,25 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
             }
             Err(e) => return Err(e.into()),
         }
-        match handshake::parse_response(&input, &key) {
-            Ok(None) => continue,
-            Ok(Some((response, head_len))) => {
+        match handshake.receive(&input) {
+            ClientStep::NeedMore => continue,
+            ClientStep::Upgraded {
+                head_len, request, ..
+            } => {
                 // Frames may already follow the head: keep them.
                 input.drain(..head_len);
-                break response;
+                break request;
             }
-            Err(e) => return Err(ClientError::Handshake(e.reason)),
+            ClientStep::Failed(e) => return Err(ClientError::Handshake(e.reason)),
         }
     };
-    handshake::verify_subprotocol(&response, &offered)
-        .map_err(|e| ClientError::Handshake(e.reason))?;
     stream.set_read_timeout(None)?;
     Ok(Client {
         stream,
         session: Session::new(Role::Client, options.limits),
         input,
         output: Vec::new(),
-        subprotocol: response.subprotocol,
+        subprotocol: request.subprotocol,
         read_timeout: None,
         close_timeout: options.close_timeout,
         ended: None,
@@ -192,13 +190,9 @@ impl Client {
     /// Sends a message.
     pub fn send(&mut self, msg: Message<'_>) -> Result<(), ClientError> {
         self.check_open()?;
-        let kind = if msg.is_text() {
-            Opcode::Text
-        } else {
-            Opcode::Binary
-        };
         self.output.clear();
-        self.session.send(kind, msg.as_bytes(), &mut self.output)?;
+        self.session
+            .send(msg.opcode(), msg.as_bytes(), &mut self.output)?;
         self.write_output()
     }
 
@@ -307,18 +301,22 @@ impl Client {
     fn parse_buffered(&mut self) -> Result<Option<Received>, ClientError> {
         self.check_open()?;
         loop {
-            let (used, event) = self.session.read(&mut self.input);
-            // Detach from the input buffer so it can be trimmed below.
-            let event = event.map(Event::into_owned);
-            self.input.drain(..used);
-            match event {
-                None if used == 0 || self.input.is_empty() => return Ok(None),
-                None => {}
-                Some(event) => {
-                    if let Some(msg) = self.on_event(event)? {
-                        return Ok(Some(msg));
-                    }
+            let mut reader = EventReader::new(&mut self.input);
+            // Detach the event from the input buffer so it can be trimmed below.
+            let event = loop {
+                match reader.next(&mut self.session) {
+                    None => break None,
+                    Some((_, None)) => {}
+                    Some((_, Some(event))) => break Some(event.into_owned()),
                 }
+            };
+            let used = reader.consumed();
+            self.input.drain(..used);
+            let Some(event) = event else {
+                return Ok(None);
+            };
+            if let Some(msg) = self.on_event(event)? {
+                return Ok(Some(msg));
             }
         }
     }

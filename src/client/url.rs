@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use super::ClientError;
-use crate::websocket::ClientRequest;
+use crate::ws::ClientRequest;
 
 /// The parts of a `ws://host[:port][/path][?query]` URL a client needs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,7 +14,8 @@ use std::time::Instant;
 use super::{Shared, Workload};
 use crate::protocol::Protocol;
 use crate::reactor::Context;
-use crate::ws::handshake;
+use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
+use crate::ws::reader::EventReader;
 use crate::ws::{close, Event, Limits, Opcode, Role, Session};
 
 /// Where a connection stands.
@@ -22,7 +23,7 @@ enum Phase {
     /// Raw TCP: bytes are echoed as they are.
     Raw,
     /// Our upgrade request is out; waiting for the 101.
-    Handshake { key: String },
+    Handshake(Box<ClientHandshake>),
     /// Frames flow.
     Open(Box<Session>),
 }
@@ -53,9 +54,12 @@ impl LoadConn {
         let phase = if workload.raw {
             Phase::Raw
         } else {
-            Phase::Handshake {
-                key: handshake::generate_key(),
-            }
+            let target = ClientRequest {
+                host: workload.host.clone(),
+                path: workload.path.clone(),
+                subprotocols: Vec::new(),
+            };
+            Phase::Handshake(Box::new(ClientHandshake::new(&target, &[])))
         };
         LoadConn {
             phase,
@@ -123,7 +127,7 @@ impl LoadConn {
                     .transport()
                     .write_with(|out| session.send(kind, payload, out));
             }
-            Phase::Handshake { .. } => return,
+            Phase::Handshake(_) => return,
         }
         self.sent += 1;
         self.inflight.push_back(Instant::now());
@@ -186,46 +190,20 @@ impl LoadConn {
     }
 
     fn on_frames(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
-        let mut pos = 0;
-        while pos < data.len() {
+        let len = data.len();
+        let mut reader = EventReader::new(data);
+        loop {
             let Phase::Open(session) = &mut self.phase else {
-                return data.len();
+                return len;
             };
-            let (n, event) = session.read(&mut data[pos..]);
-            pos += n;
-            let event = match event {
-                None if n == 0 => break,
-                None => continue,
-                Some(event) => event,
+            let Some((_, event)) = reader.next(session) else {
+                break;
             };
-            match event {
-                Event::Text(p) | Event::Binary(p) => {
-                    if self.inflight.is_empty() {
-                        self.error(cx, "an echo arrived that was never sent");
-                        return data.len();
-                    }
-                    if !self.check_echo(cx.shared(), &p) {
-                        self.error(cx, "echo differs from the message sent");
-                        return data.len();
-                    }
-                    self.echo_done(cx);
-                    self.pump(cx);
-                }
-                Event::Ping(_) | Event::Pong(_) => {}
-                Event::Close { code, reason } => {
-                    if !self.finishing || !self.inflight.is_empty() {
-                        let what = format!("server closed the connection early ({code} {reason})");
-                        self.error(cx, &what);
-                        return data.len();
-                    }
-                }
-                Event::Error { code, reason } => {
-                    self.error(
-                        cx,
-                        &format!("protocol error from server ({code}): {reason}"),
-                    );
-                    return data.len();
-                }
+            let Some(event) = event else { continue };
+            if let Err(what) = self.check_event(cx, event) {
+                // The connection is aborted: the rest of the input is moot.
+                self.error(cx, &what);
+                return len;
             }
         }
         if let Phase::Open(session) = &mut self.phase {
@@ -233,17 +211,45 @@ impl LoadConn {
                 cx.write_with(|out| session.take_pending(out));
             }
         }
-        pos
+        reader.consumed()
+    }
+
+    /// Accounts for one event from the server; `Err` says what was wrong.
+    fn check_event(&mut self, cx: &mut Context<'_, Self>, event: Event<'_>) -> Result<(), String> {
+        match event {
+            Event::Text(p) | Event::Binary(p) => {
+                if self.inflight.is_empty() {
+                    return Err("an echo arrived that was never sent".into());
+                }
+                if !self.check_echo(cx.shared(), &p) {
+                    return Err("echo differs from the message sent".into());
+                }
+                self.echo_done(cx);
+                self.pump(cx);
+            }
+            Event::Ping(_) | Event::Pong(_) => {}
+            Event::Close { code, reason } => {
+                if !self.finishing || !self.inflight.is_empty() {
+                    return Err(format!(
+                        "server closed the connection early ({code} {reason})"
+                    ));
+                }
+            }
+            Event::Error { code, reason } => {
+                return Err(format!("protocol error from server ({code}): {reason}"));
+            }
+        }
+        Ok(())
     }
 
     fn on_handshake(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
-        let Phase::Handshake { key } = &self.phase else {
+        let Phase::Handshake(handshake) = &self.phase else {
             return 0;
         };
-        let head_len = match handshake::parse_response(data, key) {
-            Ok(None) => return 0,
-            Ok(Some((_, head_len))) => head_len,
-            Err(e) => {
+        let head_len = match handshake.receive(data) {
+            ClientStep::NeedMore => return 0,
+            ClientStep::Upgraded { head_len, .. } => head_len,
+            ClientStep::Failed(e) => {
                 self.error(cx, &e.to_string());
                 return data.len();
             }
@@ -266,11 +272,7 @@ impl Protocol for LoadConn {
         self.started = Instant::now();
         cx.shared().counts.connected += 1;
         match &self.phase {
-            Phase::Handshake { key } => {
-                let w = &cx.shared().workload;
-                let request = handshake::client_request(&w.host, &w.path, key, &[], &[]);
-                cx.write(&request);
-            }
+            Phase::Handshake(handshake) => cx.write(&handshake.request_bytes()),
             _ => {
                 self.became_ready(cx);
                 self.pump(cx);
@@ -290,7 +292,7 @@ impl Protocol for LoadConn {
                 }
                 data.len()
             }
-            Phase::Handshake { .. } => self.on_handshake(cx, data),
+            Phase::Handshake(_) => self.on_handshake(cx, data),
             Phase::Open(_) => self.on_frames(cx, data),
         }
     }

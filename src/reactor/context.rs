@@ -3,8 +3,7 @@
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use super::{ConnId, Core, TimerId, TimerTarget};
-use crate::protocol::Protocol;
+use super::{ConnId, Protocol, Services, TimerId, TimerTarget};
 use crate::transport::Transport;
 
 /// The argument of every [`Protocol`] callback.
@@ -23,14 +22,14 @@ impl<'a, P: Protocol> Context<'a, P> {
         id: ConnId,
         transport: &'a mut Transport,
         shared: &'a mut P::Shared,
-        core: &'a mut Core<P::Command>,
+        services: &'a mut Services<P::Command>,
     ) -> Self {
         Context {
             shared,
             ops: Ops {
                 id,
                 transport,
-                core,
+                services,
             },
         }
     }
@@ -70,7 +69,7 @@ impl<'a, P: Protocol> DerefMut for Context<'a, P> {
 pub struct Ops<'a, C> {
     id: ConnId,
     transport: &'a mut Transport,
-    core: &'a mut Core<C>,
+    services: &'a mut Services<C>,
 }
 
 impl<C> Ops<'_, C> {
@@ -79,7 +78,7 @@ impl<C> Ops<'_, C> {
         Ops {
             id: self.id,
             transport: self.transport,
-            core: self.core,
+            services: self.services,
         }
     }
 
@@ -98,43 +97,43 @@ impl<C> Ops<'_, C> {
     /// Cached per turn: cheaper than `Instant::now()` and the same for every
     /// callback of one turn.
     pub fn now(&self) -> Instant {
-        self.core.now
+        self.services.now
     }
 
     /// Arms a timer: [`Protocol::timer_fired`] gets `tag` after `delay`,
     /// unless the connection is gone by then or the timer is cancelled.
     pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
-        let deadline = self.core.now + delay;
-        self.core
+        let deadline = self.services.now + delay;
+        self.services
             .timers
             .insert(deadline, TimerTarget::Conn(self.id, tag))
     }
 
     /// Cancels a timer. Cancelling one that already fired is harmless.
     pub fn cancel_timer(&mut self, timer: TimerId) {
-        self.core.timers.cancel(timer)
+        self.services.timers.cancel(timer)
     }
 
     /// Delivers `command` to connection `to` once this callback returns.
     /// Dropped if `to` is closed by then.
     pub fn send_to(&mut self, to: ConnId, command: C) {
-        self.core.send_to(to, command)
+        self.services.send_to(to, command)
     }
 
     /// Delivers `command` to every open connection (this one included)
     /// once this callback returns.
     pub fn broadcast(&mut self, command: C) {
-        self.core.broadcast(command)
+        self.services.broadcast(command)
     }
 
     /// Asks the loop to return from [`crate::EventLoop::run`] after this turn.
     pub fn stop_loop(&mut self) {
-        self.core.stop = true;
+        self.services.stop = true;
     }
 
     /// Number of connections open in this loop, this one included.
     pub fn open_connections(&self) -> usize {
-        self.core.stats.open as usize
+        self.services.stats.open as usize
     }
 }
 

@@ -15,12 +15,16 @@
 //! 7. publish counters.
 //!
 //! The per-connection steps (read pass, flush, watermark callbacks, closing)
-//! live in `driver.rs`. This file only decides *which* connection to drive.
+//! live in `conn.rs`. This file only decides *which* connection to drive.
+//! The [`Protocol`] trait the loop calls is defined beside it, in
+//! `protocol.rs`, so the reactor depends on the transport below it and on
+//! nothing above.
 
+mod conn;
 mod conn_id;
 mod context;
-mod driver;
-mod handle;
+mod loop_handle;
+pub mod protocol;
 mod stats;
 mod timers;
 
@@ -37,14 +41,14 @@ use slab::Slab;
 
 pub use conn_id::ConnId;
 pub use context::{Context, Ops};
-pub use handle::{LoopGone, LoopHandle, LoopTask};
+pub use loop_handle::{LoopGone, LoopHandle, LoopTask};
+pub use protocol::Protocol;
 pub use stats::LoopStats;
 pub use timers::TimerId;
 
-use crate::protocol::Protocol;
 use crate::transport::{Transport, WriteLimits};
-use driver::Conn;
-use handle::Message;
+use conn::{Conn, Connect};
+use loop_handle::Message;
 use stats::SharedStats;
 use timers::{TimerTarget, Timers};
 
@@ -75,9 +79,11 @@ const MAX_DEFERRED_PER_TURN: usize = 1 << 16;
 const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX - 1;
 
-/// Everything a callback may touch besides its own connection and the
-/// shared state: kept apart from the slab so both can be borrowed at once.
-pub(crate) struct Core<C> {
+/// The loop's services: everything a callback may touch besides its own
+/// connection and the shared state (the clock, timers, commands for other
+/// connections, counters). Kept apart from the slab so both can be
+/// borrowed at once.
+pub(crate) struct Services<C> {
     pub(crate) now: Instant,
     pub(crate) timers: Timers,
     /// Commands posted by callbacks; `None` means every connection.
@@ -88,7 +94,7 @@ pub(crate) struct Core<C> {
     pub(crate) stats: LoopStats,
 }
 
-impl<C> Core<C> {
+impl<C> Services<C> {
     pub(crate) fn send_to(&mut self, to: ConnId, command: C) {
         self.deferred.push_back((Some(to), command));
     }
@@ -126,7 +132,7 @@ pub struct EventLoop<P: Protocol> {
     conns: Slab<Conn<P>>,
     listeners: Vec<Option<Listener<P>>>,
     shared: P::Shared,
-    core: Core<P::Command>,
+    services: Services<P::Command>,
     read_buf: Box<[u8]>,
     rx: Receiver<Message<P>>,
     handle: LoopHandle<P>,
@@ -152,7 +158,7 @@ impl<P: Protocol> EventLoop<P> {
             conns: Slab::new(),
             listeners: Vec::new(),
             shared,
-            core: Core {
+            services: Services {
                 now: Instant::now(),
                 timers: Timers::default(),
                 deferred: VecDeque::new(),
@@ -237,7 +243,7 @@ impl<P: Protocol> EventLoop<P> {
 
     /// The loop's counters, exact as of now.
     pub fn stats(&self) -> LoopStats {
-        self.core.stats
+        self.services.stats
     }
 
     /// The state all connections share.
@@ -249,14 +255,14 @@ impl<P: Protocol> EventLoop<P> {
     pub fn connection_ids(&self) -> Vec<ConnId> {
         self.conns
             .iter()
-            .filter(|(_, c)| !c.transport.finalized)
+            .filter(|(_, c)| !c.transport.is_closed())
             .map(|(_, c)| c.id)
             .collect()
     }
 
     /// Number of open connections.
     pub fn open_connections(&self) -> usize {
-        self.core.stats.open as usize
+        self.services.stats.open as usize
     }
 
     /// The peer address of connection `id`, if it is open.
@@ -268,7 +274,7 @@ impl<P: Protocol> EventLoop<P> {
     /// before it (from callbacks or from handles), to be delivered at the
     /// end of this turn; each connection is then flushed once.
     pub fn send_to(&mut self, to: ConnId, command: P::Command) {
-        self.core.send_to(to, command)
+        self.services.send_to(to, command)
     }
 
     /// Runs `f` with one connection's protocol and context, then flushes it.
@@ -279,26 +285,26 @@ impl<P: Protocol> EventLoop<P> {
         f: impl FnOnce(&mut P, &mut Context<'_, P>) -> R,
     ) -> Option<R> {
         let conn = live_conn(&mut self.conns, id)?;
-        let result = conn.call(&mut self.shared, &mut self.core, f);
+        let result = conn.call(&mut self.shared, &mut self.services, f);
         self.settle(id.slot);
         Some(result)
     }
 
     /// Asks [`EventLoop::run`] to return after the current turn.
     pub fn request_stop(&mut self) {
-        self.core.stop = true;
+        self.services.stop = true;
     }
 
     /// Whether a stop was requested.
     pub fn stop_requested(&self) -> bool {
-        self.core.stop
+        self.services.stop
     }
 
     /// Runs turns until a stop is requested (by a callback, a handle or
     /// [`EventLoop::request_stop`]).
     pub fn run(&mut self) -> io::Result<()> {
-        self.core.stop = false;
-        while !self.core.stop {
+        self.services.stop = false;
+        while !self.services.stop {
             self.turn(None)?;
         }
         Ok(())
@@ -313,8 +319,8 @@ impl<P: Protocol> EventLoop<P> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        self.core.now = Instant::now();
-        self.core.stats.turns += 1;
+        self.services.now = Instant::now();
+        self.services.stats.turns += 1;
 
         // The events buffer is moved out so that handling an event may borrow
         // the rest of the loop mutably; it is put back, capacity intact.
@@ -335,17 +341,20 @@ impl<P: Protocol> EventLoop<P> {
         for slot in self.to_free.drain(..) {
             self.conns.remove(slot);
         }
-        self.core.stats.timers = self.core.timers.len() as u64;
-        self.published.publish(&self.core.stats);
+        self.services.stats.timers = self.services.timers.len() as u64;
+        self.published.publish(&self.services.stats);
         Ok(())
     }
 
     fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
-        if !self.core.deferred.is_empty() || !self.core.read_passes.is_empty() || self.core.stop {
+        if !self.services.deferred.is_empty()
+            || !self.services.read_passes.is_empty()
+            || self.services.stop
+        {
             return Some(Duration::ZERO);
         }
         let until_timer = self
-            .core
+            .services
             .timers
             .next_deadline()
             .map(|deadline| deadline.saturating_duration_since(Instant::now()));
@@ -383,19 +392,12 @@ impl<P: Protocol> EventLoop<P> {
             .registry()
             .register(&mut socket, Token(slot), interest)?;
         let local = socket.local_addr().unwrap_or(peer);
-        let mut transport = Transport::new(socket, peer, local, self.default_limits);
-        transport.writable_registered = connecting;
-        entry.insert(Conn {
-            id,
-            transport,
-            protocol,
-            connecting,
-            dirty: false,
-        });
-        self.core.stats.open += 1;
-        self.core.stats.total += 1;
+        let transport = Transport::new(socket, peer, local, self.default_limits);
+        entry.insert(Conn::new(id, transport, protocol, connecting));
+        self.services.stats.open += 1;
+        self.services.stats.total += 1;
         if !connecting {
-            self.conns[slot].call(&mut self.shared, &mut self.core, |p, cx| {
+            self.conns[slot].call(&mut self.shared, &mut self.services, |p, cx| {
                 p.connection_made(cx)
             });
             self.settle(slot);
@@ -429,7 +431,7 @@ impl<P: Protocol> EventLoop<P> {
                     // Retrying now would fail again at once, and with the
                     // listener still readable that is a busy loop; wait for
                     // descriptors to free up instead.
-                    self.core.stats.accept_fd_errors += 1;
+                    self.services.stats.accept_fd_errors += 1;
                     if !listener.fd_error_logged {
                         listener.fd_error_logged = true;
                         log::warn!(
@@ -437,8 +439,8 @@ impl<P: Protocol> EventLoop<P> {
                         );
                     }
                     listener.backing_off = true;
-                    let deadline = self.core.now + ACCEPT_BACKOFF;
-                    self.core
+                    let deadline = self.services.now + ACCEPT_BACKOFF;
+                    self.services
                         .timers
                         .insert(deadline, TimerTarget::Listener(index));
                     return;
@@ -455,23 +457,24 @@ impl<P: Protocol> EventLoop<P> {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        if conn.transport.finalized {
+        if conn.transport.is_closed() {
             return;
         }
         if event.is_read_closed() || event.is_error() {
-            conn.transport.peer_hup = true;
+            conn.hung_up = true;
         }
-        if conn.connecting && !conn.finish_connect(&mut self.shared, &mut self.core) {
-            if conn.transport.error.is_some() {
-                self.settle(slot);
+        if conn.connecting {
+            match conn.finish_connect(&mut self.shared, &mut self.services) {
+                Connect::Done => {}
+                Connect::Pending => return,
+                Connect::Failed => return self.settle(slot),
             }
-            return;
         }
         if event.is_writable() {
             conn.transport.flush();
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            conn.read_pass(&mut self.shared, &mut self.core, &mut self.read_buf);
+            conn.read_pass(&mut self.shared, &mut self.services, &mut self.read_buf);
         }
         self.settle(slot);
     }
@@ -480,17 +483,17 @@ impl<P: Protocol> EventLoop<P> {
     /// the end of the turn if it closed.
     fn settle(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        if conn.settle(&mut self.shared, &mut self.core, self.poll.registry()) {
+        if conn.settle(&mut self.shared, &mut self.services, self.poll.registry()) {
             self.to_free.push(slot);
         }
     }
 
     fn fire_timers(&mut self) {
-        while let Some(target) = self.core.timers.pop_due(self.core.now) {
+        while let Some(target) = self.services.timers.pop_due(self.services.now) {
             match target {
                 TimerTarget::Conn(id, tag) => {
                     if let Some(conn) = live_conn(&mut self.conns, id) {
-                        conn.call(&mut self.shared, &mut self.core, |p, cx| {
+                        conn.call(&mut self.shared, &mut self.services, |p, cx| {
                             p.timer_fired(cx, tag)
                         });
                         self.settle(id.slot);
@@ -515,9 +518,9 @@ impl<P: Protocol> EventLoop<P> {
     fn drain_messages(&mut self) {
         loop {
             match self.rx.try_recv() {
-                Ok(Message::ToConn(id, command)) => self.core.send_to(id, command),
+                Ok(Message::ToConn(id, command)) => self.services.send_to(id, command),
                 Ok(Message::Run(task)) => task(self),
-                Ok(Message::Stop) => self.core.stop = true,
+                Ok(Message::Stop) => self.services.stop = true,
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
             }
         }
@@ -528,7 +531,7 @@ impl<P: Protocol> EventLoop<P> {
     fn run_deferred(&mut self) {
         let mut delivered = 0;
         while delivered < MAX_DEFERRED_PER_TURN {
-            if let Some((to, command)) = self.core.deferred.pop_front() {
+            if let Some((to, command)) = self.services.deferred.pop_front() {
                 delivered += 1;
                 match to {
                     Some(id) => self.deliver(id, command),
@@ -541,9 +544,13 @@ impl<P: Protocol> EventLoop<P> {
                 }
                 continue;
             }
-            if let Some(id) = self.core.read_passes.pop() {
+            if let Some(id) = self.services.read_passes.pop() {
                 if let Some(conn) = live_conn(&mut self.conns, id) {
-                    conn.redeliver_and_read(&mut self.shared, &mut self.core, &mut self.read_buf);
+                    conn.redeliver_and_read(
+                        &mut self.shared,
+                        &mut self.services,
+                        &mut self.read_buf,
+                    );
                     self.settle(id.slot);
                 }
                 continue;
@@ -562,7 +569,7 @@ impl<P: Protocol> EventLoop<P> {
         let Some(conn) = live_conn(&mut self.conns, id) else {
             return;
         };
-        conn.call(&mut self.shared, &mut self.core, |p, cx| {
+        conn.call(&mut self.shared, &mut self.services, |p, cx| {
             p.command(cx, command)
         });
         if !conn.dirty {
@@ -576,7 +583,7 @@ impl<P: Protocol> EventLoop<P> {
 fn live_conn<P: Protocol>(conns: &mut Slab<Conn<P>>, id: ConnId) -> Option<&mut Conn<P>> {
     conns
         .get_mut(id.slot)
-        .filter(|c| c.id == id && !c.transport.finalized)
+        .filter(|c| c.id == id && !c.transport.is_closed())
 }
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {

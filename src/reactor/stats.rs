@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::transport::{ConnStats, Transport};
+
 /// A snapshot of one event loop's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoopStats {
@@ -82,5 +84,30 @@ impl SharedStats {
             turns: self.turns.load(Relaxed),
             timers: self.timers.load(Relaxed),
         }
+    }
+}
+
+/// What one connection last added to the loop-wide counters, so each
+/// report adds only what changed since. Kept by the loop, per slot.
+#[derive(Default)]
+pub(crate) struct Reported {
+    stats: ConnStats,
+    queued: usize,
+}
+
+impl Reported {
+    /// Adds what changed on `t` since the last report to `totals`.
+    pub(crate) fn report(&mut self, t: &Transport, totals: &mut LoopStats) {
+        let now = *t.stats();
+        let before = std::mem::replace(&mut self.stats, now);
+        totals.bytes_in += now.bytes_in - before.bytes_in;
+        totals.bytes_out += now.bytes_out - before.bytes_out;
+        totals.pauses += now.pauses - before.pauses;
+        totals.resumes += now.resumes - before.resumes;
+        totals.read_pauses += now.read_pauses - before.read_pauses;
+        totals.peak_queued = totals.peak_queued.max(now.peak_queued as u64);
+        let queued = t.write_buffer_size();
+        totals.queued = totals.queued + queued as u64 - self.queued as u64;
+        self.queued = queued;
     }
 }

@@ -8,21 +8,25 @@
 //! once when it has finished handling the current event, so ten messages
 //! written in one callback cost one `writev`, not ten `write`s.
 //!
-//! State changes that need the loop (closing the socket, arming WRITABLE
-//! interest, calling `pause_writing`) are recorded here as flags and carried
-//! out by the loop right after the callback returns. That keeps every
-//! callback free of re-entrancy: a protocol is never called back from inside
-//! one of its own calls into the transport.
+//! A protocol's calls only change state here (the `Lifecycle` in
+//! `lifecycle.rs`, the queue, the reading flag); the loop asks the transport
+//! what follows (flush, shut the write half, call `pause_writing`, close the
+//! socket) right after the callback returns. That keeps every callback free
+//! of re-entrancy: a protocol is never called back from inside one of its
+//! own calls into the transport.
 
+mod lifecycle;
 mod limits;
 mod write_queue;
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 
 use bytes::Bytes;
 use mio::net::TcpStream;
 
+pub(crate) use lifecycle::Input;
+use lifecycle::{AfterDrain, Lifecycle};
 pub use limits::{LimitsError, WriteLimits, DEFAULT_HIGH_WATER};
 pub use write_queue::WriteQueue;
 
@@ -48,35 +52,32 @@ pub struct ConnStats {
     pub peak_queued: usize,
 }
 
+/// Which watermark callback the protocol is due (see [`Transport::flow`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// The queue rose above the high watermark: call `pause_writing`.
+    Pause,
+    /// The queue drained to the low watermark: call `resume_writing`.
+    Resume,
+}
+
 /// One connection's socket, input remainder and write queue.
 pub struct Transport {
-    pub(crate) socket: Option<TcpStream>,
-    pub(crate) queue: WriteQueue,
-    pub(crate) limits: WriteLimits,
-    /// `pause_writing` was delivered and `resume_writing` not yet.
-    pub(crate) protocol_paused: bool,
+    /// `None` once the connection is closed.
+    socket: Option<TcpStream>,
+    queue: WriteQueue,
+    limits: WriteLimits,
+    lifecycle: Lifecycle,
+    /// The protocol has not paused reading.
     reading: bool,
     /// Reading was resumed: the loop must run a read pass, because with
     /// edge-triggered readiness no new event comes for bytes already waiting.
-    pub(crate) read_pass_wanted: bool,
+    read_pass_wanted: bool,
+    /// `pause_writing` was delivered and `resume_writing` not yet.
+    protocol_paused: bool,
     /// Bytes the protocol left unconsumed, handed back with the next read.
-    pub(crate) leftover: Vec<u8>,
-    pub(crate) closing: bool,
-    pub(crate) eof_wanted: bool,
-    pub(crate) write_shut: bool,
-    pub(crate) eof_received: bool,
-    /// The peer hung up or the socket errored: read until 0 or an error.
-    pub(crate) peer_hup: bool,
-    pub(crate) error: Option<io::Error>,
-    pub(crate) finalized: bool,
-    pub(crate) writable_registered: bool,
-    pub(crate) stats: ConnStats,
-    /// Queue size last added to the loop-wide total, to report deltas.
-    pub(crate) reported_queued: usize,
-    /// Counters as last added to the loop-wide totals.
-    pub(crate) reported: ConnStats,
-    /// The close linger timer is armed.
-    pub(crate) lingering: bool,
+    leftover: Vec<u8>,
+    stats: ConnStats,
     peer: SocketAddr,
     local: SocketAddr,
 }
@@ -92,35 +93,20 @@ impl Transport {
             socket: Some(socket),
             queue: WriteQueue::default(),
             limits,
-            protocol_paused: false,
+            lifecycle: Lifecycle::default(),
             reading: true,
             read_pass_wanted: false,
+            protocol_paused: false,
             leftover: Vec::new(),
-            closing: false,
-            eof_wanted: false,
-            write_shut: false,
-            eof_received: false,
-            peer_hup: false,
-            error: None,
-            finalized: false,
-            writable_registered: false,
             stats: ConnStats::default(),
-            reported_queued: 0,
-            reported: ConnStats::default(),
-            lingering: false,
             peer,
             local,
         }
     }
 
-    /// Whether writes are still accepted (no close, abort or `write_eof` yet).
-    fn accepts_writes(&self) -> bool {
-        !self.closing && !self.eof_wanted && !self.finalized
-    }
-
     /// Queues a copy of `data`. Discarded once the transport is closing.
     pub fn write(&mut self, data: &[u8]) {
-        if self.accepts_writes() {
+        if self.lifecycle.accepts_writes() {
             self.queue.push_copy(data);
             self.note_queued();
         }
@@ -136,7 +122,7 @@ impl Transport {
     /// Queues a shared chunk without copying it: a broadcast frame encoded
     /// once can sit in many queues at the cost of a reference count.
     pub fn write_shared(&mut self, data: Bytes) {
-        if self.accepts_writes() {
+        if self.lifecycle.accepts_writes() {
             self.queue.push_shared(data);
             self.note_queued();
         }
@@ -146,7 +132,7 @@ impl Transport {
     /// that would otherwise build a temporary buffer). Returns `None`, and
     /// does not call `fill`, once the transport is closing.
     pub fn write_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
-        if !self.accepts_writes() {
+        if !self.lifecycle.accepts_writes() {
             return None;
         }
         let result = self.queue.append_with(fill);
@@ -161,11 +147,11 @@ impl Transport {
     /// more than giving up corking for it. Only for connected sockets (after
     /// `connection_made`).
     pub(crate) fn write_through(&mut self, data: &[u8]) {
-        if !self.accepts_writes() {
+        if !self.lifecycle.accepts_writes() {
             return;
         }
         match self.socket.as_mut() {
-            Some(socket) if !self.write_shut && self.queue.len() <= WRITE_THROUGH_MAX_QUEUED => {
+            Some(socket) if self.queue.len() <= WRITE_THROUGH_MAX_QUEUED => {
                 match self.queue.write_through(socket, data) {
                     Ok(n) => self.stats.bytes_out += n as u64,
                     Err(e) => self.fail(e),
@@ -186,9 +172,7 @@ impl Transport {
     /// Flushes what is queued, then shuts down the write half. The peer reads
     /// EOF; reading goes on until the peer closes too.
     pub fn write_eof(&mut self) {
-        if !self.finalized {
-            self.eof_wanted = true;
-        }
+        self.lifecycle.write_eof();
     }
 
     /// Whether `write_eof` can be used (always, for TCP).
@@ -199,9 +183,7 @@ impl Transport {
     /// Stops reading, flushes everything queued, then closes.
     /// `connection_lost(None)` follows.
     pub fn close(&mut self) {
-        if !self.finalized {
-            self.closing = true;
-        }
+        self.lifecycle.close();
     }
 
     /// Closes at once: queued bytes are dropped and `connection_lost` gets an
@@ -215,18 +197,15 @@ impl Transport {
 
     /// Closes at once because of `error`, which `connection_lost` receives.
     pub(crate) fn fail(&mut self, error: io::Error) {
-        if self.finalized || self.error.is_some() {
-            return;
+        if self.lifecycle.fail(error) {
+            self.queue.clear();
+            self.leftover = Vec::new();
         }
-        self.queue.clear();
-        self.leftover = Vec::new();
-        self.error = Some(error);
-        self.closing = true;
     }
 
     /// Whether `close`, `abort` or an error has begun closing the transport.
     pub fn is_closing(&self) -> bool {
-        self.closing || self.finalized
+        self.lifecycle.is_closing()
     }
 
     /// Stops delivering `data_received` until [`Transport::resume_reading`].
@@ -285,42 +264,167 @@ impl Transport {
         self.local
     }
 
-    pub(crate) fn set_local_addr(&mut self, addr: SocketAddr) {
-        self.local = addr;
-    }
-
     /// This connection's counters.
     pub fn stats(&self) -> &ConnStats {
         &self.stats
     }
 
+    // What follows is for the loop: it asks what is due and tells what
+    // happened; the transport decides how its state changes.
+
+    /// The socket, for registering interest; `None` once closed.
+    pub(crate) fn source(&mut self) -> Option<&mut TcpStream> {
+        self.socket.as_mut()
+    }
+
+    /// Checks a non-blocking connect: `Ok(true)` once connected (and our
+    /// address is known), `Ok(false)` while in progress.
+    pub(crate) fn connected(&mut self) -> io::Result<bool> {
+        let Some(socket) = self.socket.as_ref() else {
+            return Ok(false);
+        };
+        let outcome = match socket.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => socket.peer_addr().map(|_| ()),
+        };
+        match outcome {
+            Ok(()) => {
+                if let Ok(addr) = socket.local_addr() {
+                    self.local = addr;
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How a read pass treats incoming bytes now.
+    pub(crate) fn input(&self) -> Input {
+        match self.lifecycle.input() {
+            Input::Deliver if !self.reading => Input::Stop,
+            input => input,
+        }
+    }
+
+    /// Reads from the socket into `buf`, counting the bytes. A read of 0
+    /// is the peer's FIN, and moves the lifecycle on.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let socket = self.socket.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+        let n = socket.read(buf)?;
+        if n == 0 {
+            self.lifecycle.peer_eof();
+        }
+        self.stats.bytes_in += n as u64;
+        Ok(n)
+    }
+
+    /// Whether bytes the protocol left unconsumed wait to be offered again.
+    pub(crate) fn has_leftover(&self) -> bool {
+        !self.leftover.is_empty()
+    }
+
+    /// Offers `data`, behind any bytes left from before, to `consume` (the
+    /// protocol's `data_received`), and keeps what it does not consume,
+    /// unless the transport is closing by then (nobody would read it).
+    pub(crate) fn offer(
+        &mut self,
+        data: &mut [u8],
+        consume: impl FnOnce(&mut Transport, &mut [u8]) -> usize,
+    ) {
+        if self.leftover.is_empty() {
+            // Fast path: the protocol parses straight out of the loop's buffer.
+            let used = consume(self, data).min(data.len());
+            if used < data.len() && !self.is_closing() {
+                self.leftover.extend_from_slice(&data[used..]);
+            }
+        } else {
+            let mut pending = std::mem::take(&mut self.leftover);
+            pending.extend_from_slice(data);
+            let used = consume(self, &mut pending).min(pending.len());
+            pending.drain(..used);
+            // Dropping an emptied buffer frees it: an idle connection keeps none.
+            if !pending.is_empty() && !self.is_closing() {
+                self.leftover = pending;
+            }
+        }
+    }
+
+    /// Whether reading was resumed since the last call: the loop owes a read pass.
+    pub(crate) fn take_read_pass_wanted(&mut self) -> bool {
+        std::mem::take(&mut self.read_pass_wanted)
+    }
+
     /// Writes queued bytes until the queue is empty or the kernel pushes back.
     pub(crate) fn flush(&mut self) {
+        if self.queue.is_empty() || !self.lifecycle.can_send() {
+            return;
+        }
         let Some(socket) = self.socket.as_mut() else {
             return;
         };
-        if self.queue.is_empty() || self.write_shut {
-            return;
-        }
         match self.queue.write_to(socket) {
             Ok(n) => self.stats.bytes_out += n as u64,
             Err(e) => self.fail(e),
         }
     }
 
-    /// After a flush: shut the write half once `write_eof` or `close` has
-    /// nothing left to send.
-    pub(crate) fn shutdown_write_if_drained(&mut self) {
-        if self.write_shut || !self.queue.is_empty() || self.error.is_some() {
-            return;
+    /// asyncio's watermark rule, applied to the queue as it is now: pause
+    /// once when it is above `high`, resume once when it is down to `low`.
+    /// Returns the callback the protocol is due, already counted.
+    pub(crate) fn flow(&mut self) -> Option<Flow> {
+        if self.lifecycle.is_failed_or_closed() {
+            return None;
         }
-        if self.eof_wanted || self.closing {
+        let size = self.queue.len();
+        if !self.protocol_paused && size > self.limits.high {
+            self.protocol_paused = true;
+            self.stats.pauses += 1;
+            Some(Flow::Pause)
+        } else if self.protocol_paused && size <= self.limits.low {
+            self.protocol_paused = false;
+            self.stats.resumes += 1;
+            Some(Flow::Resume)
+        } else {
+            None
+        }
+    }
+
+    /// After a flush: shuts the write half once `write_eof` or `close` has
+    /// nothing left to send. Returns true when the connection is over and
+    /// the loop should [`finish`](Transport::finish) it.
+    pub(crate) fn advance(&mut self) -> bool {
+        if self.queue.is_empty() && self.lifecycle.drained() == AfterDrain::ShutdownWrite {
             if let Some(socket) = self.socket.as_ref() {
                 // ENOTCONN here only means the peer is already gone; the
                 // read side reports that, so it is not an error of its own.
                 let _ = socket.shutdown(Shutdown::Write);
             }
-            self.write_shut = true;
         }
+        self.lifecycle.is_ending()
+    }
+
+    /// Whether the transport is in the linger after `close` (the loop bounds
+    /// it with a timer).
+    pub(crate) fn is_lingering(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Lingering)
+    }
+
+    /// The peer's FIN did not come within the linger: give up waiting.
+    pub(crate) fn linger_expired(&mut self) {
+        self.lifecycle.linger_expired();
+    }
+
+    /// Whether the connection is closed for good.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Closed)
+    }
+
+    /// Closes for good: returns the socket (for the loop to deregister) and
+    /// the error that ended the connection, if any.
+    pub(crate) fn finish(&mut self) -> (Option<TcpStream>, Option<io::Error>) {
+        self.queue.clear();
+        self.leftover = Vec::new();
+        (self.socket.take(), self.lifecycle.finish())
     }
 }

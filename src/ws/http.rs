@@ -5,7 +5,7 @@
 //! Only what a WebSocket server needs: one request per connection, no
 //! bodies in requests, the connection closed after the response.
 
-use std::fmt::Write as _;
+use super::headers::{self, Headers};
 
 /// A parsed HTTP request head, before any WebSocket validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,16 +17,13 @@ pub struct HttpRequest {
     /// The minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
     pub version: u8,
     /// All header lines in order, names as sent.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Headers,
 }
 
 impl HttpRequest {
     /// The value of the first header called `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        headers::find(&self.headers, name)
     }
 
     /// The path without its query string.
@@ -38,11 +35,7 @@ impl HttpRequest {
     /// `Upgrade: websocket` header); such requests usually should be left
     /// to the WebSocket handshake.
     pub fn is_upgrade(&self) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("Upgrade"))
-            .flat_map(|(_, v)| v.split(|&b| b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        headers::has_token(&self.headers, "Upgrade", "websocket")
     }
 }
 
@@ -92,22 +85,18 @@ impl HttpResponse {
     /// they would let a value inject headers of its own. `head_only`
     /// leaves the body out (the answer to `HEAD`).
     pub fn to_bytes(&self, head_only: bool) -> Vec<u8> {
-        let mut head = format!(
+        let mut out = format!(
             "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
             self.status,
             reason_phrase(self.status),
             self.body.len()
+        )
+        .into_bytes();
+        headers::write(
+            &mut out,
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
         );
-        let unsafe_char = |c: char| c == '\r' || c == '\n';
-        for (name, value) in &self.headers {
-            if name.is_empty() || name.contains(unsafe_char) || value.contains(unsafe_char) {
-                log::warn!("dropping header {name:?} containing CR/LF");
-                continue;
-            }
-            let _ = write!(head, "{name}: {value}\r\n");
-        }
-        head.push_str("\r\n");
-        let mut out = head.into_bytes();
+        out.extend_from_slice(b"\r\n");
         if !head_only {
             out.extend_from_slice(&self.body);
         }

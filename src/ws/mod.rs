@@ -19,21 +19,33 @@
 //! - [`error`]: the "fail the connection with this close code" value.
 //! - [`frame`]: opcodes and frame headers, encoded and decoded.
 //! - [`close`]: close status codes and close frame payloads.
-//! - [`handshake`]: the HTTP/1.1 upgrade, for both server and client.
+//! - [`message`]: a complete message as the application sees it.
+//! - [`headers`]: header lookup and rendering, for plain HTTP and the upgrade.
+//! - [`http`]: plain HTTP answers before (instead of) an upgrade.
+//! - [`extension`]: negotiating extensions during the upgrade.
+//! - [`handshake`]: the opening handshake, as sans-IO steps for both roles.
 //! - [`session`]: the per-connection state machine that ties it together.
+//! - [`reader`]: the loop that feeds received bytes through a session.
 
 pub mod close;
 pub mod deflate;
 pub mod error;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
+pub mod headers;
 pub mod http;
 pub mod mask;
+pub mod message;
+pub mod reader;
 pub mod session;
 pub mod utf8;
 
 pub use error::ProtocolError;
+pub use extension::{Extension, ExtensionParams};
 pub use frame::Opcode;
-pub use handshake::{HandshakeConfig, HandshakeError, Request, Response};
+pub use handshake::{ClientHandshake, ClientRequest, ServerHandshake};
+pub use handshake::{HandshakeConfig, HandshakeError, Request, Response, UpgradeRequest};
 pub use http::{HttpRequest, HttpResponse};
+pub use message::Message;
 pub use session::{Event, Limits, Payload, Role, SendError, Session, State};

@@ -1,7 +1,16 @@
-//! Helpers shared by the integration tests.
+//! The one support module of the integration tests: deadlines, a loop on
+//! a thread, deterministic data, the echo handler ([`Echo`]), a raw-socket
+//! WebSocket peer ([`raw`]), a log capture ([`logs`]) and child processes
+//! ([`process`]).
 #![allow(dead_code)]
 
+mod echo;
+pub mod logs;
+pub mod process;
 pub mod raw;
+
+#[allow(unused_imports)] // not every test runs an echo server
+pub use echo::Echo;
 
 use std::net::SocketAddr;
 use std::sync::mpsc;

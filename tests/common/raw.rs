@@ -1,24 +1,62 @@
-//! A deliberately tiny, independent WebSocket frame writer and reader for
-//! tests that must put exact (and exactly wrong) bytes on the wire.
+//! A deliberately tiny WebSocket peer over a blocking socket, written from
+//! the RFC and independent of the crate's codec, for tests that must put
+//! exact (and exactly wrong) bytes on the wire.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
 
-/// A valid upgrade request for `path`, with a fixed key.
-pub fn upgrade_request(path: &str) -> String {
+use super::DEADLINE;
+
+/// Text frame opcode.
+pub const TEXT: u8 = 0x1;
+/// Binary frame opcode.
+pub const BINARY: u8 = 0x2;
+/// Close frame opcode.
+pub const CLOSE: u8 = 0x8;
+/// Ping frame opcode.
+pub const PING: u8 = 0x9;
+/// Pong frame opcode.
+pub const PONG: u8 = 0xA;
+
+/// The fixed client key of every request here (RFC 6455 section 1.3).
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// The `Sec-WebSocket-Accept` for the fixed key (RFC 6455 section 1.3).
+pub const FIXED_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// The fixed, non-zero mask of every client frame here.
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A short read timeout for probing that nothing arrives.
+pub const PROBE: Duration = Duration::from_millis(50);
+
+fn upgrade(host: &str, path: &str) -> String {
     format!(
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
 }
 
-/// The `Sec-WebSocket-Accept` for the fixed key of [`upgrade_request`] (RFC 6455 section 1.3).
-pub const FIXED_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+/// A valid upgrade request for `path`, with the fixed key.
+pub fn upgrade_request(path: &str) -> String {
+    upgrade("localhost", path)
+}
+
+/// A valid upgrade request for `/` on `addr`, with the fixed key.
+pub fn request(addr: SocketAddr) -> Vec<u8> {
+    upgrade(&addr.to_string(), "/").into_bytes()
+}
 
 /// Encodes one client frame: `first` is the first header byte (FIN, RSV,
-/// opcode), the payload is masked with a fixed non-zero key.
+/// opcode), the payload is masked with the fixed key.
 pub fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
     frame_with(first, true, payload)
+}
+
+/// One final frame, masked as RFC 6455 5.3 requires of clients.
+pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame(0x80 | opcode, payload)
 }
 
 /// Like [`frame`], choosing whether to set the mask bit.
@@ -37,13 +75,17 @@ pub fn frame_with(first: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
         }
     }
     if masked {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        out.extend_from_slice(&MASK);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
     } else {
         out.extend_from_slice(payload);
     }
     out
+}
+
+/// A close frame's payload.
+pub fn close_payload(code: u16) -> Vec<u8> {
+    code.to_be_bytes().to_vec()
 }
 
 /// A frame as the server sent it.
@@ -60,9 +102,16 @@ pub struct ServerFrame {
 impl ServerFrame {
     /// The close code of a close frame, if it has one.
     pub fn close_code(&self) -> Option<u16> {
-        (self.opcode == 8 && self.payload.len() >= 2)
+        (self.opcode == CLOSE && self.payload.len() >= 2)
             .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
     }
+}
+
+fn is_eof(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Reads one frame; `None` at EOF or on a reset before a frame header.
@@ -70,14 +119,7 @@ pub fn read_frame(stream: &mut impl Read) -> io::Result<Option<ServerFrame>> {
     let mut head = [0u8; 2];
     match stream.read_exact(&mut head) {
         Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-            ) =>
-        {
-            return Ok(None)
-        }
+        Err(e) if is_eof(&e) => return Ok(None),
         Err(e) => return Err(e),
     }
     assert_eq!(head[1] & 0x80, 0, "server frames must not be masked");
@@ -103,36 +145,125 @@ pub fn read_frame(stream: &mut impl Read) -> io::Result<Option<ServerFrame>> {
     }))
 }
 
-/// Reads an HTTP response head (up to the blank line) and returns it.
-pub fn read_head(stream: &mut impl Read) -> io::Result<String> {
+/// Reads an HTTP head byte by byte (so no frame byte after it is
+/// consumed), up to the blank line or EOF. Returns the bytes and whether
+/// the head was complete.
+fn read_head_bytes(stream: &mut impl Read) -> io::Result<(Vec<u8>, bool)> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if stream.read(&mut byte)? == 0 {
-            break;
+            return Ok((head, false));
         }
         head.push(byte[0]);
     }
+    Ok((head, true))
+}
+
+/// Reads an HTTP response head (up to the blank line, or what came before
+/// EOF) and returns it.
+pub fn read_head(stream: &mut impl Read) -> io::Result<String> {
+    let (head, _) = read_head_bytes(stream)?;
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
 /// Connects and completes the opening handshake with raw bytes.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(super::DEADLINE)).unwrap();
-    stream.write_all(upgrade_request("/").as_bytes()).unwrap();
-    let head = read_head(&mut stream).unwrap();
-    assert!(head.starts_with("HTTP/1.1 101"), "handshake failed: {head}");
-    stream
+    Raw::open(addr).stream
 }
 
 /// Reads frames until a close frame and returns its code (`None` for a
 /// close without code, or if the connection ended without a close frame).
 pub fn read_close_code(stream: &mut impl Read) -> Option<u16> {
     while let Some(frame) = read_frame(stream).unwrap() {
-        if frame.opcode == 8 {
+        if frame.opcode == CLOSE {
             return frame.close_code();
         }
     }
     None
+}
+
+/// A received frame: opcode and payload.
+pub type Frame = (u8, Vec<u8>);
+
+/// A WebSocket client speaking raw bytes over a blocking socket.
+pub struct Raw {
+    /// The socket, for tests that write or read bytes of their own.
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    /// Connects without sending anything. Reads give up after [`DEADLINE`]
+    /// so a broken server fails the test instead of hanging it.
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw { stream }
+    }
+
+    /// This side's address, as the server's log lines name it.
+    pub fn local(&self) -> String {
+        self.stream.local_addr().unwrap().to_string()
+    }
+
+    /// Connects and completes the opening handshake.
+    pub fn open(addr: SocketAddr) -> Raw {
+        let mut raw = Raw::connect(addr);
+        raw.stream.write_all(&request(addr)).unwrap();
+        let head = raw.read_http_head().expect("handshake response");
+        assert!(
+            head.starts_with("HTTP/1.1 101"),
+            "expected 101, got {head:?}"
+        );
+        raw
+    }
+
+    /// Reads an HTTP response head. `None` on EOF before a full head.
+    pub fn read_http_head(&mut self) -> Option<String> {
+        match read_head_bytes(&mut self.stream) {
+            Ok((head, true)) => Some(String::from_utf8(head).unwrap()),
+            Ok((_, false)) => None,
+            Err(e) => panic!("reading response head: {e}"),
+        }
+    }
+
+    /// Sends one final, masked frame.
+    pub fn send(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+        self.stream.write_all(&masked_frame(opcode, payload))
+    }
+
+    /// Reads one frame: `None` on EOF (or reset) at a frame boundary.
+    pub fn recv(&mut self) -> Option<Frame> {
+        let frame = match read_frame(&mut self.stream) {
+            Ok(frame) => frame?,
+            Err(e) => panic!("reading frame: {e}"),
+        };
+        assert!(frame.fin, "server frames here are unfragmented");
+        Some((frame.opcode, frame.payload))
+    }
+
+    /// Reads frames until a close frame; returns its code and the frames
+    /// before it. `None` if the connection ended without one.
+    pub fn recv_close(&mut self) -> Option<(u16, Vec<Frame>)> {
+        let mut before = Vec::new();
+        while let Some((op, payload)) = self.recv() {
+            if op == CLOSE {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                return Some((code, before));
+            }
+            before.push((op, payload));
+        }
+        None
+    }
+
+    /// Reads until EOF, returning how many bytes came before it.
+    pub fn read_to_eof(&mut self) -> usize {
+        let mut sink = Vec::new();
+        match self.stream.read_to_end(&mut sink) {
+            Ok(_) => sink.len(),
+            Err(e) if is_eof(&e) => sink.len(),
+            Err(e) => panic!("expected EOF, got {e}"),
+        }
+    }
 }

@@ -1,41 +1,10 @@
 //! What an application implements: the callbacks of a WebSocket endpoint.
+//!
+//! The trait sits beside the adapter that calls it (`WsProtocol`), and
+//! [`Message`] in the sans-IO core, so neither depends on the other's module.
 
-use crate::websocket::WebSocket;
-use crate::ws::{HttpRequest, HttpResponse, Request};
-
-/// A complete message, borrowed for the duration of the callback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Message<'a> {
-    /// A text message (always valid UTF-8).
-    Text(&'a str),
-    /// A binary message.
-    Binary(&'a [u8]),
-}
-
-impl<'a> Message<'a> {
-    /// The payload bytes.
-    pub fn as_bytes(&self) -> &'a [u8] {
-        match self {
-            Message::Text(t) => t.as_bytes(),
-            Message::Binary(b) => b,
-        }
-    }
-
-    /// Payload length in bytes.
-    pub fn len(&self) -> usize {
-        self.as_bytes().len()
-    }
-
-    /// Whether the payload is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether this is a text message.
-    pub fn is_text(&self) -> bool {
-        matches!(self, Message::Text(_))
-    }
-}
+use super::WebSocket;
+use crate::ws::{HttpRequest, HttpResponse, Message, UpgradeRequest};
 
 /// An application on top of WebSocket connections.
 ///
@@ -70,8 +39,10 @@ pub trait Handler: Sized + 'static {
         None
     }
 
-    /// The opening handshake succeeded. `request` holds the path and headers.
-    fn on_open(&mut self, ws: &mut WebSocket<'_>, request: &Request) {
+    /// The opening handshake succeeded. `request` is the upgrade request
+    /// that opened the connection (for a client connection, the one it
+    /// sent), with the subprotocol and extensions agreed on.
+    fn on_open(&mut self, ws: &mut WebSocket<'_>, request: &UpgradeRequest) {
         let _ = (ws, request);
     }
 

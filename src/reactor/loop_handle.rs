@@ -6,8 +6,7 @@ use std::sync::Arc;
 use mio::Waker;
 
 use super::stats::SharedStats;
-use super::{ConnId, EventLoop, LoopStats};
-use crate::protocol::Protocol;
+use super::{ConnId, EventLoop, LoopStats, Protocol};
 
 /// A closure run on the loop thread with the whole loop at hand.
 pub type LoopTask<P> = Box<dyn FnOnce(&mut EventLoop<P>) + Send>;

@@ -1,25 +1,13 @@
 //! [`WebSocket`]: what a handler callback uses to act on its connection.
+//! (Named after the browser's `WebSocket` object, which it mirrors.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use super::{Config, Link, WsCommand, WsCounters};
-use crate::handler::Message;
+use super::outgoing;
+use super::{timers, Config, ConnState, WsCommand, WsCounters};
 use crate::reactor::{ConnId, Ops};
-use crate::transport::Transport;
-use crate::ws::{Opcode, SendError, Session};
-
-/// Payloads at least this large are queued by reference instead of copied
-/// when they are already shared (`Bytes`); below it a copy is cheaper than
-/// an extra chunk in the write queue.
-pub(crate) const SHARE_THRESHOLD: usize = 4096;
-
-/// A server writes payloads at least this large straight from the caller's
-/// slice to the socket when nothing is queued ahead of them: copying them
-/// into the write queue first costs more than giving up corking for them.
-const WRITE_THROUGH_THRESHOLD: usize = 8192;
+use crate::ws::{Message, SendError};
 
 /// One connection, as seen from inside a [`Handler`](crate::Handler) callback.
 ///
@@ -29,7 +17,7 @@ const WRITE_THROUGH_THRESHOLD: usize = 8192;
 /// `ServerHandle::send` from another thread).
 pub struct WebSocket<'a> {
     pub(crate) ops: Ops<'a, WsCommand>,
-    pub(crate) link: &'a mut Link,
+    pub(crate) conn: &'a mut ConnState,
     pub(crate) config: &'a Config,
     pub(crate) counters: &'a Arc<WsCounters>,
 }
@@ -47,7 +35,7 @@ impl WebSocket<'_> {
 
     /// The request path of the opening handshake (e.g. `/chat?room=1`).
     pub fn path(&self) -> &str {
-        &self.link.path
+        &self.conn.path
     }
 
     /// Sends a message.
@@ -56,35 +44,12 @@ impl WebSocket<'_> {
     /// [`Config::max_write_buffer`], and with `SendError::Closed` once the
     /// closing handshake has begun.
     pub fn send(&mut self, msg: Message<'_>) -> Result<(), SendError> {
-        let kind = if msg.is_text() {
-            Opcode::Text
-        } else {
-            Opcode::Binary
-        };
         self.check_room(msg.len())?;
-        let session = &mut self.link.session;
-        let transport = self.ops.transport();
-        let payload = msg.as_bytes();
-        let header = (payload.len() >= WRITE_THROUGH_THRESHOLD)
-            .then(|| session.frame_header(kind, payload.len()).ok())
-            .flatten();
-        // Without a header (small payload, client role, or an error that
-        // `Session::send` reports) the frame is encoded into the queue.
-        let result = match header {
-            Some((header, len)) => transport
-                .write_with(|out| {
-                    // Pending control frames must go out before this message.
-                    session.take_pending(out);
-                    out.extend_from_slice(&header[..len]);
-                })
-                .map(|()| {
-                    transport.write_through(payload);
-                    Ok(())
-                }),
-            None => transport.write_with(|out| session.send(kind, payload, out)),
-        };
-        self.link.last_activity = self.ops.now();
-        result.unwrap_or(Err(SendError::Closed))
+        let session = &mut self.conn.session;
+        let result =
+            outgoing::send_borrowed(session, self.ops.transport(), msg.opcode(), msg.as_bytes());
+        self.conn.last_activity = self.ops.now();
+        result
     }
 
     /// Sends a text message.
@@ -99,7 +64,7 @@ impl WebSocket<'_> {
 
     /// Sends a ping (payload at most 125 bytes).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
-        let session = &mut self.link.session;
+        let session = &mut self.conn.session;
         self.ops
             .transport()
             .write_with(|out| session.ping(payload, out))
@@ -109,7 +74,7 @@ impl WebSocket<'_> {
     /// Starts the closing handshake with `code` and `reason`. The connection
     /// closes when the peer answers, or after the close timeout.
     pub fn close(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
-        let session = &mut self.link.session;
+        let session = &mut self.conn.session;
         let result = self
             .ops
             .transport()
@@ -117,7 +82,7 @@ impl WebSocket<'_> {
         let result = result.unwrap_or(Err(SendError::Closed));
         if result.is_ok() {
             if let Some(timeout) = self.config.close_timeout {
-                self.ops.set_timer(timeout, super::tag::CLOSE);
+                self.ops.set_timer(timeout, timers::CLOSE);
             }
         }
         result
@@ -131,22 +96,22 @@ impl WebSocket<'_> {
 
     /// Stops reading from this peer: no `on_message` until [`WebSocket::resume`].
     pub fn pause(&mut self) {
-        self.link.user_paused = true;
+        self.conn.user_paused = true;
         self.ops.transport().pause_reading();
     }
 
     /// Resumes reading (unless the write queue itself holds reading paused,
     /// in which case reading resumes when it drains).
     pub fn resume(&mut self) {
-        self.link.user_paused = false;
-        if !self.link.write_paused {
+        self.conn.user_paused = false;
+        if !self.conn.write_paused {
             self.ops.transport().resume_reading();
         }
     }
 
     /// Whether the application paused reading.
     pub fn is_paused(&self) -> bool {
-        self.link.user_paused
+        self.conn.user_paused
     }
 
     /// Sends `msg` to another connection (delivered right after this
@@ -181,33 +146,10 @@ impl WebSocket<'_> {
     }
 
     fn check_room(&mut self, len: usize) -> Result<(), SendError> {
-        if self.ops.transport().write_buffer_size() + len + 14 > self.config.max_write_buffer {
-            return Err(SendError::BufferFull);
-        }
-        Ok(())
-    }
-}
-
-/// Queues one message whose payload is already shared. A server writes the
-/// header and then the payload by reference; a client must mask, and so copies.
-pub(crate) fn send_shared(
-    session: &mut Session,
-    transport: &mut Transport,
-    kind: Opcode,
-    payload: Bytes,
-) -> Result<(), SendError> {
-    if payload.len() >= SHARE_THRESHOLD {
-        if let Ok((header, len)) = session.frame_header(kind, payload.len()) {
-            // Pending control frames must go out before this message.
-            transport.write_with(|out| {
-                session.take_pending(out);
-                out.extend_from_slice(&header[..len]);
-            });
-            transport.write_shared(payload);
-            return Ok(());
+        let queued = self.ops.transport().write_buffer_size();
+        match outgoing::fits(queued, len, self.config.max_write_buffer) {
+            true => Ok(()),
+            false => Err(SendError::BufferFull),
         }
     }
-    transport
-        .write_with(|out| session.send(kind, &payload, out))
-        .unwrap_or(Err(SendError::Closed))
 }

@@ -1,0 +1,280 @@
+//! Driving one connection: the read pass, the flush, the watermark
+//! callbacks and the steps of closing.
+//!
+//! The loop calls [`Conn::read_pass`] when the socket is readable and
+//! [`Conn::settle`] after anything may have changed the connection: a read
+//! pass, a timer, a command. `settle` is where corked writes are flushed, where
+//! `pause_writing`/`resume_writing` are called, and where a closing
+//! connection moves on to its next step.
+//!
+//! The transport decides its own state; this file only asks it what is due
+//! (a watermark callback, a read, the end) and calls the protocol or the
+//! registry accordingly. What belongs to the loop stays here: the interest
+//! registered with `mio`, the linger timer, the counters last reported.
+
+use std::io;
+
+use mio::{Interest, Registry, Token};
+
+use super::stats::Reported;
+use super::{ConnId, Context, Protocol, Services, TimerTarget, CLOSE_LINGER};
+use crate::transport::{Flow, Input, Transport};
+
+/// How many flush / watermark-callback rounds one settle may run. A protocol
+/// that writes from `resume_writing` can make several rounds useful; a bound
+/// keeps one connection from holding the loop.
+const MAX_FLOW_ROUNDS: usize = 16;
+
+/// Where a non-blocking connect stands after a readiness event.
+pub(crate) enum Connect {
+    /// Established; `connection_made` ran.
+    Done,
+    /// Still in progress.
+    Pending,
+    /// Failed; the transport holds the error for `connection_lost`.
+    Failed,
+}
+
+/// One slab entry: a transport, the protocol that drives it, and the loop's
+/// bookkeeping for it.
+pub(crate) struct Conn<P: Protocol> {
+    pub(crate) id: ConnId,
+    pub(crate) transport: Transport,
+    pub(crate) protocol: P,
+    /// A non-blocking connect is still in progress.
+    pub(crate) connecting: bool,
+    /// Queued for one flush at the end of the turn.
+    pub(crate) dirty: bool,
+    /// The peer hung up or the socket errored: read until 0 or an error,
+    /// because no further readiness edge will come.
+    pub(crate) hung_up: bool,
+    /// WRITABLE interest is registered (only while bytes are queued).
+    writable_registered: bool,
+    /// The close linger timer is armed.
+    linger_armed: bool,
+    /// Counters as last added to the loop-wide totals.
+    reported: Reported,
+}
+
+impl<P: Protocol> Conn<P> {
+    /// A connection just registered with `mio` (for WRITABLE too while
+    /// `connecting`).
+    pub(crate) fn new(id: ConnId, transport: Transport, protocol: P, connecting: bool) -> Self {
+        Conn {
+            id,
+            transport,
+            protocol,
+            connecting,
+            dirty: false,
+            hung_up: false,
+            writable_registered: connecting,
+            linger_armed: false,
+            reported: Reported::default(),
+        }
+    }
+
+    /// Calls into the protocol with a context built from the parts.
+    pub(crate) fn call<R>(
+        &mut self,
+        shared: &mut P::Shared,
+        services: &mut Services<P::Command>,
+        f: impl FnOnce(&mut P, &mut Context<'_, P>) -> R,
+    ) -> R {
+        let mut cx = Context::new(self.id, &mut self.transport, shared, services);
+        f(&mut self.protocol, &mut cx)
+    }
+
+    /// Checks a pending connect; once it is established, calls
+    /// `connection_made`. A failure is recorded on the transport.
+    pub(crate) fn finish_connect(
+        &mut self,
+        shared: &mut P::Shared,
+        services: &mut Services<P::Command>,
+    ) -> Connect {
+        match self.transport.connected() {
+            Ok(true) => {
+                self.connecting = false;
+                self.call(shared, services, |p, cx| p.connection_made(cx));
+                Connect::Done
+            }
+            Ok(false) => Connect::Pending,
+            Err(e) => {
+                self.transport.fail(e);
+                Connect::Failed
+            }
+        }
+    }
+
+    /// Reads until the socket is drained, reading is paused, or the
+    /// connection is closing.
+    pub(crate) fn read_pass(
+        &mut self,
+        shared: &mut P::Shared,
+        services: &mut Services<P::Command>,
+        buf: &mut [u8],
+    ) {
+        loop {
+            // A closing transport still reads, and discards, until the peer's
+            // FIN: closing a socket with unread bytes would send an RST.
+            let discard = match self.transport.input() {
+                Input::Deliver => false,
+                Input::Discard => true,
+                Input::Stop => return,
+            };
+            match self.transport.read(buf) {
+                Ok(0) => {
+                    if !discard && !self.call(shared, services, |p, cx| p.eof_received(cx)) {
+                        self.transport.close();
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    if !discard {
+                        self.deliver(shared, services, &mut buf[..n]);
+                        // Bound the queue between reads: without this, a
+                        // burst of input echoed back would pile up in the
+                        // queue until the socket runs dry.
+                        let t = &self.transport;
+                        if t.write_buffer_size() > t.write_buffer_limits().high {
+                            self.flush_and_flow(shared, services);
+                        }
+                    }
+                    // On Linux a short read means the receive queue was
+                    // emptied, and new bytes will raise a new edge; skipping
+                    // the read that would only say WouldBlock saves a
+                    // syscall per event. After a hang-up there is no further
+                    // edge, so then read on until the 0 that reports EOF.
+                    if n < buf.len() && !self.hung_up {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.transport.fail(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// After `resume_reading`: offer the kept bytes again (the protocol may
+    /// have stopped mid-buffer when it paused), then read what the kernel
+    /// buffered meanwhile.
+    pub(crate) fn redeliver_and_read(
+        &mut self,
+        shared: &mut P::Shared,
+        services: &mut Services<P::Command>,
+        buf: &mut [u8],
+    ) {
+        if self.transport.has_leftover() && self.transport.is_reading() {
+            self.deliver(shared, services, &mut []);
+        }
+        self.read_pass(shared, services, buf);
+    }
+
+    /// Hands bytes to `data_received`; the transport keeps what it leaves
+    /// unconsumed.
+    fn deliver(
+        &mut self,
+        shared: &mut P::Shared,
+        services: &mut Services<P::Command>,
+        data: &mut [u8],
+    ) {
+        let (id, protocol) = (self.id, &mut self.protocol);
+        self.transport.offer(data, |transport, bytes| {
+            let mut cx = Context::new(id, transport, shared, services);
+            protocol.data_received(&mut cx, bytes)
+        });
+    }
+
+    /// Flushes, then calls `pause_writing` / `resume_writing` as the queue
+    /// size demands, until nothing changes.
+    fn flush_and_flow(&mut self, shared: &mut P::Shared, services: &mut Services<P::Command>) {
+        for _ in 0..MAX_FLOW_ROUNDS {
+            self.transport.flush();
+            match self.transport.flow() {
+                Some(Flow::Pause) => self.call(shared, services, |p, cx| p.pause_writing(cx)),
+                Some(Flow::Resume) => self.call(shared, services, |p, cx| p.resume_writing(cx)),
+                None => return,
+            }
+        }
+    }
+
+    /// Carries out what the last callbacks asked for. Returns true when the
+    /// connection finished, so its slot must be freed.
+    pub(crate) fn settle(
+        &mut self,
+        shared: &mut P::Shared,
+        services: &mut Services<P::Command>,
+        registry: &Registry,
+    ) -> bool {
+        if self.transport.is_closed() {
+            return false;
+        }
+        if !self.connecting {
+            self.flush_and_flow(shared, services);
+        }
+        if self.transport.advance() {
+            self.finalize(shared, services, registry);
+            return true;
+        }
+        if self.transport.is_lingering() && !self.linger_armed {
+            self.linger_armed = true;
+            services
+                .timers
+                .insert(services.now + CLOSE_LINGER, TimerTarget::Linger(self.id));
+        }
+        if let Err(e) = self.update_interest(registry) {
+            self.transport.fail(e);
+            self.finalize(shared, services, registry);
+            return true;
+        }
+        if self.transport.take_read_pass_wanted() {
+            services.read_passes.push(self.id);
+        }
+        self.reported.report(&self.transport, &mut services.stats);
+        false
+    }
+
+    /// Registers WRITABLE interest exactly while something waits to be sent
+    /// (or a connect is pending).
+    fn update_interest(&mut self, registry: &Registry) -> io::Result<()> {
+        let want_writable = self.connecting || self.transport.write_buffer_size() > 0;
+        if want_writable == self.writable_registered {
+            return Ok(());
+        }
+        let interest = if want_writable {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if let Some(socket) = self.transport.source() {
+            registry.reregister(socket, Token(self.id.slot), interest)?;
+        }
+        self.writable_registered = want_writable;
+        Ok(())
+    }
+
+    /// The peer did not close within [`CLOSE_LINGER`] after we did.
+    pub(crate) fn linger_expired(&mut self) {
+        // The transport gives up waiting; `settle` finalizes.
+        self.transport.linger_expired();
+    }
+
+    /// Closes the socket for good and tells the protocol.
+    fn finalize(
+        &mut self,
+        shared: &mut P::Shared,
+        services: &mut Services<P::Command>,
+        registry: &Registry,
+    ) {
+        let (socket, error) = self.transport.finish();
+        if let Some(mut socket) = socket {
+            let _ = registry.deregister(&mut socket);
+        }
+        self.reported.report(&self.transport, &mut services.stats);
+        services.stats.open -= 1;
+        self.call(shared, services, |p, cx| p.connection_lost(cx, error));
+    }
+}

@@ -1,0 +1,115 @@
+//! The protocol layer: asyncio's six `Protocol` callbacks, as a Rust trait.
+//!
+//! A protocol is the per-connection state machine that turns bytes into
+//! meaning. The event loop owns one value of your protocol type per
+//! connection and calls it when something happens on that connection's
+//! transport. Every callback runs on the loop thread and receives a
+//! [`Context`], through which the protocol writes, pauses, closes, arms
+//! timers and reaches loop-wide state.
+//!
+//! The asyncio names and rules are kept on purpose, so that a reader who knows
+//! `asyncio.Protocol` can map each piece one to one:
+//!
+//! | asyncio                   | wsloop                                   |
+//! |---------------------------|------------------------------------------|
+//! | `connection_made(t)`      | [`Protocol::connection_made`]            |
+//! | `data_received(data)`     | [`Protocol::data_received`]              |
+//! | `eof_received()`          | [`Protocol::eof_received`]               |
+//! | `connection_lost(exc)`    | [`Protocol::connection_lost`]            |
+//! | `pause_writing()`         | [`Protocol::pause_writing`]              |
+//! | `resume_writing()`        | [`Protocol::resume_writing`]             |
+//!
+//! Two additions have no asyncio counterpart because asyncio gets them from
+//! coroutines: [`Protocol::timer_fired`] (deadlines armed with
+//! [`Ops::set_timer`](crate::Ops::set_timer)) and [`Protocol::command`] (messages posted to this
+//! connection by other connections or other threads).
+
+use std::io;
+
+use super::Context;
+
+/// Per-connection behaviour driven by the event loop.
+///
+/// # Example: a protocol that echoes bytes back
+///
+/// ```
+/// use wsloop::{Context, Protocol};
+///
+/// struct Echo;
+///
+/// impl Protocol for Echo {
+///     type Shared = ();
+///     type Command = ();
+///
+///     fn data_received(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
+///         cx.transport().write(data);
+///         data.len() // everything was consumed
+///     }
+/// }
+/// ```
+pub trait Protocol: Sized + 'static {
+    /// State shared by every connection of one loop: the application.
+    ///
+    /// It lives in the event loop, not behind a lock, because only the loop
+    /// thread touches it. Use `()` when connections share nothing.
+    type Shared: 'static;
+
+    /// A message that can be delivered to one connection from another
+    /// connection ([`Ops::send_to`](crate::Ops::send_to), [`Ops::broadcast`](crate::Ops::broadcast)) or from
+    /// another thread ([`crate::LoopHandle::send_to`]).
+    type Command: Clone + 'static;
+
+    /// The connection is established; the transport is ready for writes.
+    fn connection_made(&mut self, cx: &mut Context<'_, Self>) {
+        let _ = cx;
+    }
+
+    /// Bytes arrived.
+    ///
+    /// Return how many leading bytes of `data` were consumed. The rest is
+    /// kept by the transport and handed back, followed by newer bytes, on the
+    /// next call, so a parser can leave an incomplete header where it is.
+    /// The slice is mutable so a protocol may transform bytes in place (the
+    /// WebSocket layer unmasks payloads without copying them).
+    fn data_received(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize;
+
+    /// The peer shut down its write half.
+    ///
+    /// Return `true` to keep the half-open connection (we can still write),
+    /// `false` to let the transport close itself once its queue is flushed.
+    fn eof_received(&mut self, cx: &mut Context<'_, Self>) -> bool {
+        let _ = cx;
+        false
+    }
+
+    /// The connection is gone. `error` is `None` after an orderly close.
+    ///
+    /// Writes made from here on are discarded; loop-wide state and other
+    /// connections (through [`Ops::send_to`](crate::Ops::send_to)) are still reachable.
+    fn connection_lost(&mut self, cx: &mut Context<'_, Self>, error: Option<io::Error>) {
+        let _ = (cx, error);
+    }
+
+    /// The write queue rose above the high watermark: stop producing.
+    ///
+    /// Called exactly once per crossing; always followed by
+    /// [`Protocol::resume_writing`] before the next call.
+    fn pause_writing(&mut self, cx: &mut Context<'_, Self>) {
+        let _ = cx;
+    }
+
+    /// The write queue drained to the low watermark: production may resume.
+    fn resume_writing(&mut self, cx: &mut Context<'_, Self>) {
+        let _ = cx;
+    }
+
+    /// A timer armed with [`Ops::set_timer`](crate::Ops::set_timer) reached its deadline.
+    fn timer_fired(&mut self, cx: &mut Context<'_, Self>, tag: u64) {
+        let _ = (cx, tag);
+    }
+
+    /// A command posted to this connection arrived.
+    fn command(&mut self, cx: &mut Context<'_, Self>, command: Self::Command) {
+        let _ = (cx, command);
+    }
+}

@@ -1,0 +1,162 @@
+//! Work delivered to a connection from elsewhere ([`WsCommand`]), and the
+//! overflow policy that bounds it: this file is the one home of
+//! [`Overflow`].
+//!
+//! A handler's own `send` fails with `BufferFull` at the hard cap; a
+//! message sent by another connection or thread cannot fail back to its
+//! sender, so the receiving connection applies
+//! [`Config::overflow`](super::Config::overflow): close itself with 1008,
+//! or drop the message.
+
+use bytes::Bytes;
+
+use super::outgoing::{self, Tail, SHARE_THRESHOLD};
+use super::state::State;
+use super::{Handler, Overflow, WsCounters, WsProtocol};
+use crate::reactor::Context;
+use crate::ws::frame::FrameHeader;
+use crate::ws::{close, Message, Opcode};
+
+/// Work delivered to one connection from elsewhere (another connection's
+/// handler, or another thread).
+#[derive(Clone, Debug)]
+pub enum WsCommand {
+    /// Send a message. The payload is shared, so a broadcast stores one
+    /// copy however many connections it goes to.
+    Send {
+        /// `Opcode::Text` or `Opcode::Binary`.
+        kind: Opcode,
+        /// The payload (UTF-8 for text).
+        payload: Bytes,
+    },
+    /// Send a message encoded once, for many connections: `frame` holds a
+    /// complete unmasked frame (header then payload), and a server
+    /// connection queues these very bytes. A client connection must mask,
+    /// so it encodes the payload (`frame[header_len..]`) itself.
+    Frame {
+        /// `Opcode::Text` or `Opcode::Binary`.
+        kind: Opcode,
+        /// Header and payload.
+        frame: Bytes,
+        /// Where the payload starts in `frame`.
+        header_len: usize,
+    },
+    /// Start the closing handshake.
+    Close {
+        /// Close code to send.
+        code: u16,
+        /// Reason to send.
+        reason: String,
+    },
+}
+
+impl WsCommand {
+    /// A command that sends `msg`.
+    pub fn send(msg: Message<'_>) -> Self {
+        WsCommand::Send {
+            kind: msg.opcode(),
+            payload: Bytes::copy_from_slice(msg.as_bytes()),
+        }
+    }
+
+    /// A command that sends `msg` as one frame encoded now, to be shared
+    /// by every connection it is delivered to (see [`WsCommand::Frame`]).
+    pub fn frame(msg: Message<'_>) -> Self {
+        let header = FrameHeader {
+            fin: true,
+            opcode: msg.opcode(),
+            mask: None,
+            payload_len: msg.len() as u64,
+        };
+        let (head, header_len) = header.encode();
+        let mut frame = Vec::with_capacity(header_len + msg.len());
+        frame.extend_from_slice(&head[..header_len]);
+        frame.extend_from_slice(msg.as_bytes());
+        WsCommand::Frame {
+            kind: msg.opcode(),
+            frame: frame.into(),
+            header_len,
+        }
+    }
+}
+
+impl<H: Handler> WsProtocol<H> {
+    /// Carries out a command delivered to this connection.
+    pub(super) fn on_command(&mut self, cx: &mut Context<'_, Self>, command: WsCommand) {
+        match command {
+            WsCommand::Send { .. } | WsCommand::Frame { .. } => self.queue_forced(cx, command),
+            WsCommand::Close { code, reason } => {
+                if self.state.frames_flow() {
+                    self.start_close(cx, code, &reason);
+                } else if !cx.is_closing() {
+                    // Not upgraded yet (or done): nothing to negotiate.
+                    self.state = State::Done;
+                    cx.close();
+                }
+            }
+        }
+    }
+
+    /// Queues a message forced onto this connection, within the hard cap.
+    fn queue_forced(&mut self, cx: &mut Context<'_, Self>, command: WsCommand) {
+        let (kind, len) = match &command {
+            WsCommand::Send { kind, payload } => (*kind, payload.len()),
+            WsCommand::Frame { kind, frame, .. } => (*kind, frame.len()),
+            WsCommand::Close { .. } => return,
+        };
+        let session = &self.conn.session;
+        if !self.state.frames_flow() || session.close_sent() || session.close_received() {
+            return;
+        }
+        let cap = cx.shared().config.max_write_buffer;
+        if !outgoing::fits(cx.write_buffer_size(), len, cap) {
+            self.overflow(cx);
+            return;
+        }
+        let session = &mut self.conn.session;
+        let transport = cx.transport();
+        match command {
+            WsCommand::Frame {
+                frame, header_len, ..
+            } if session.frame_header(kind, frame.len() - header_len).is_ok() => {
+                // This connection may send the shared frame as it is.
+                if frame.len() < SHARE_THRESHOLD {
+                    // Small: copying the encoded bytes into the queue's
+                    // tail beats a chunk of its own.
+                    outgoing::queue_after_pending(session, transport, &frame, Tail::None);
+                } else {
+                    outgoing::queue_after_pending(session, transport, &[], Tail::Shared(frame));
+                }
+            }
+            WsCommand::Frame {
+                frame, header_len, ..
+            } => {
+                // Client role: the payload must be masked per connection.
+                let payload = frame.slice(header_len..);
+                let _ = outgoing::send_shared(session, transport, kind, payload);
+            }
+            WsCommand::Send { payload, .. } => {
+                let _ = outgoing::send_shared(session, transport, kind, payload);
+            }
+            WsCommand::Close { .. } => {}
+        }
+        self.conn.last_activity = cx.now();
+    }
+
+    /// The write queue is at its hard cap: apply [`Overflow`].
+    fn overflow(&mut self, cx: &mut Context<'_, Self>) {
+        let peer = cx.peer_addr();
+        let counters = cx.shared().counters.clone();
+        match cx.shared().config.overflow {
+            Overflow::Drop => {
+                log::debug!("{peer}: write buffer full, message dropped");
+                WsCounters::bump(&counters.overflow_drops);
+            }
+            Overflow::Close => {
+                log::warn!("{peer}: write buffer full, closing with 1008");
+                WsCounters::bump(&counters.overflow_closes);
+                self.fail(cx, close::POLICY, "write buffer full");
+            }
+        }
+    }
+}

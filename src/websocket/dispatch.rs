@@ -1,0 +1,120 @@
+//! Session events to handler callbacks, and the end of the conversation:
+//! starting and finishing the closing handshake, and closing TCP after it.
+
+use super::state::State;
+use super::{timers, Handler, WsCounters, WsProtocol};
+use crate::reactor::Context;
+use crate::ws::reader::EventReader;
+use crate::ws::{close, Event, Message, Role};
+
+impl<H: Handler> WsProtocol<H> {
+    /// Parses frames out of `data` and dispatches their events; returns the
+    /// bytes consumed.
+    pub(super) fn on_frames(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
+        let now = cx.now();
+        self.last_received = now;
+        self.ping_sent = None;
+        let mut reader = EventReader::new(data);
+        // Stop early when the application paused reading: the rest stays
+        // with the transport and comes back on resume.
+        while !self.conn.user_paused && self.state.frames_flow() {
+            let Some((n, event)) = reader.next(&mut self.conn.session) else {
+                break;
+            };
+            // Pings and pongs prove liveness but are not activity: were
+            // they, keepalive would keep every idle connection open.
+            if n > 0 && !matches!(event, Some(Event::Ping(_) | Event::Pong(_))) {
+                self.conn.last_activity = now;
+            }
+            if let Some(event) = event {
+                self.on_event(cx, event);
+            }
+        }
+        let consumed = reader.consumed();
+        self.after_session_step(cx);
+        consumed
+    }
+
+    fn on_event(&mut self, cx: &mut Context<'_, Self>, event: Event<'_>) {
+        match event {
+            Event::Text(payload) => {
+                // The session validated the whole message as UTF-8 already.
+                let text = std::str::from_utf8(&payload).unwrap_or_default();
+                self.call_handler(cx, |h, ws| h.on_message(ws, Message::Text(text)));
+            }
+            Event::Binary(payload) => {
+                self.call_handler(cx, |h, ws| h.on_message(ws, Message::Binary(&payload)));
+            }
+            Event::Ping(_) | Event::Pong(_) => {
+                // Pongs to pings are queued by the session; any frame at
+                // all proves the peer alive, so nothing else to do.
+            }
+            Event::Close { code, reason } => {
+                self.notify_close(cx, code, &reason);
+            }
+            Event::Error { code, reason } => {
+                let peer = cx.peer_addr();
+                log::info!("{peer}: protocol error, closing with {code}: {reason}");
+                WsCounters::bump(&cx.shared().counters.protocol_errors);
+                timers::arm_close(cx);
+                self.notify_close(cx, code, reason);
+            }
+        }
+    }
+
+    /// Calls `on_close` if it is owed (the connection is `Open`): a
+    /// connection refused, answered with plain HTTP or timed out before
+    /// the upgrade never reached the handler, so it is not told of the end
+    /// either, and one already told is not told twice.
+    pub(super) fn notify_close(&mut self, cx: &mut Context<'_, Self>, code: u16, reason: &str) {
+        if !matches!(self.state, State::Open) {
+            return;
+        }
+        self.state = State::Closing;
+        WsCounters::bump(&cx.shared().counters.closed);
+        self.call_handler(cx, |h, ws| h.on_close(ws, code, reason));
+    }
+
+    /// Starts our closing handshake (if still possible) and arms the close timeout.
+    pub(super) fn start_close(&mut self, cx: &mut Context<'_, Self>, code: u16, reason: &str) {
+        let session = &mut self.conn.session;
+        let _ = cx
+            .transport()
+            .write_with(|out| session.close(code, reason, out));
+        timers::arm_close(cx);
+    }
+
+    /// Fails the connection with `code` from our side.
+    pub(super) fn fail(&mut self, cx: &mut Context<'_, Self>, code: u16, reason: &'static str) {
+        self.start_close(cx, code, reason);
+        self.notify_close(cx, code, reason);
+    }
+
+    /// Moves frames the session owes the peer into the transport, and
+    /// closes TCP when the WebSocket conversation is over.
+    pub(super) fn after_session_step(&mut self, cx: &mut Context<'_, Self>) {
+        if self.conn.session.has_pending() {
+            let session = &mut self.conn.session;
+            cx.write_with(|out| session.take_pending(out));
+        }
+        if !self.state.frames_flow() {
+            return;
+        }
+        let session = &self.conn.session;
+        if !session.is_failed() && !session.is_closed() {
+            return;
+        }
+        // Both ways of ending pass through an event that ran `on_close`;
+        // should one ever not, the handler is still told, once.
+        self.notify_close(cx, close::ABNORMAL, "connection closed");
+        self.state = State::Done;
+        // RFC 6455 7.1.1: the server closes TCP first; a client waits for
+        // the server's FIN (see `eof_received`), bounded by the close timeout.
+        let session = &self.conn.session;
+        if session.role() == Role::Server || session.is_failed() {
+            cx.close();
+        } else {
+            timers::arm_close(cx);
+        }
+    }
+}

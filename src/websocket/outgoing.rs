@@ -1,0 +1,100 @@
+//! How an outgoing message gets into the write queue, in the one order
+//! the wire allows: control frames the session owes first, then the
+//! message's header, then its payload (copied, shared by reference, or
+//! written straight through to the socket).
+
+use bytes::Bytes;
+
+use crate::transport::Transport;
+use crate::ws::frame::MAX_HEADER_LEN;
+use crate::ws::{Opcode, SendError, Session};
+
+/// Payloads at least this large are queued by reference instead of copied
+/// when they are already shared (`Bytes`); below it a copy is cheaper than
+/// an extra chunk in the write queue (measured in benches/broadcast.rs).
+pub(crate) const SHARE_THRESHOLD: usize = 4096;
+
+/// A server writes payloads at least this large straight from the caller's
+/// slice to the socket when nothing is queued ahead of them: copying them
+/// into the write queue first costs more than giving up corking for them.
+pub(crate) const WRITE_THROUGH_THRESHOLD: usize = 8192;
+
+/// Whether a message of `len` payload bytes still fits under `cap` with
+/// `queued` bytes already waiting (counting the largest frame header).
+pub(crate) fn fits(queued: usize, len: usize, cap: usize) -> bool {
+    queued + len + MAX_HEADER_LEN <= cap
+}
+
+/// What follows the bytes [`queue_after_pending`] copies into the queue.
+pub(crate) enum Tail<'p> {
+    /// Nothing: the copied bytes were the whole frame.
+    None,
+    /// A payload queued by reference.
+    Shared(Bytes),
+    /// A payload written to the socket at once (whatever the kernel does
+    /// not take is queued).
+    Through(&'p [u8]),
+}
+
+/// Queues the control frames the session owes the peer, then `head` (a
+/// frame header, or a whole small frame), then `tail`. `None` when the
+/// transport no longer takes writes.
+pub(crate) fn queue_after_pending(
+    session: &mut Session,
+    transport: &mut Transport,
+    head: &[u8],
+    tail: Tail<'_>,
+) -> Option<()> {
+    if session.has_pending() || !head.is_empty() {
+        transport.write_with(|out| {
+            session.take_pending(out);
+            out.extend_from_slice(head);
+        })?;
+    }
+    match tail {
+        Tail::None => {}
+        Tail::Shared(payload) => transport.write_shared(payload),
+        Tail::Through(payload) => transport.write_through(payload),
+    }
+    Some(())
+}
+
+/// Queues one message whose payload is already shared. A server writes the
+/// header and then the payload by reference; a client must mask, and so copies.
+pub(crate) fn send_shared(
+    session: &mut Session,
+    transport: &mut Transport,
+    kind: Opcode,
+    payload: Bytes,
+) -> Result<(), SendError> {
+    if payload.len() >= SHARE_THRESHOLD {
+        if let Ok((header, len)) = session.frame_header(kind, payload.len()) {
+            let _ = queue_after_pending(session, transport, &header[..len], Tail::Shared(payload));
+            return Ok(());
+        }
+    }
+    transport
+        .write_with(|out| session.send(kind, &payload, out))
+        .unwrap_or(Err(SendError::Closed))
+}
+
+/// Queues one message borrowed from the caller. Large server payloads are
+/// written through; everything else (small payloads, client role, or an
+/// error that `Session::send` reports) is encoded into the queue.
+pub(crate) fn send_borrowed(
+    session: &mut Session,
+    transport: &mut Transport,
+    kind: Opcode,
+    payload: &[u8],
+) -> Result<(), SendError> {
+    let header = (payload.len() >= WRITE_THROUGH_THRESHOLD)
+        .then(|| session.frame_header(kind, payload.len()).ok())
+        .flatten();
+    let result = match header {
+        Some((header, len)) => {
+            queue_after_pending(session, transport, &header[..len], Tail::Through(payload)).map(Ok)
+        }
+        None => transport.write_with(|out| session.send(kind, payload, out)),
+    };
+    result.unwrap_or(Err(SendError::Closed))
+}

@@ -1,0 +1,60 @@
+//! [`EventReader`]: the one loop that turns a buffer of received bytes
+//! into session events, shared by the event-loop adapter, the blocking
+//! client and the load generator.
+//!
+//! [`Session::read`] takes one step: it consumes some bytes and may yield
+//! one event. Every caller needs the same loop around it (advance through
+//! the buffer, stop when the session cannot progress, report how much was
+//! consumed so the rest is kept for later); this type is that loop, with
+//! the caller's reaction to each event written in the loop body:
+//!
+//! ```
+//! use wsloop::ws::{reader::EventReader, Event, Limits, Role, Session};
+//!
+//! let mut session = Session::new(Role::Client, Limits::default());
+//! let mut input = vec![0x81, 0x02, b'h', b'i', 0x81]; // a message, then part of one
+//! let mut reader = EventReader::new(&mut input);
+//! while let Some((_, event)) = reader.next(&mut session) {
+//!     if let Some(Event::Text(text)) = event {
+//!         assert_eq!(&text[..], b"hi");
+//!     }
+//! }
+//! assert_eq!(reader.consumed(), 4); // the partial header stays with the caller
+//! ```
+
+use super::session::{Event, Session};
+
+/// Walks a buffer of received bytes through a [`Session`], one step at a
+/// time. Payloads are unmasked in place, so events borrow the buffer.
+pub struct EventReader<'d> {
+    data: &'d mut [u8],
+    pos: usize,
+}
+
+impl<'d> EventReader<'d> {
+    /// A reader over `data`, the bytes received and not yet consumed.
+    pub fn new(data: &'d mut [u8]) -> Self {
+        EventReader { data, pos: 0 }
+    }
+
+    /// Takes the next step: the bytes it consumed (more than zero, unless
+    /// it yields an event) and the event it completed, if any. `None` once
+    /// the buffer is used up or the session needs more bytes to progress.
+    #[allow(clippy::should_implement_trait)] // a lending iterator: events borrow the reader
+    pub fn next(&mut self, session: &mut Session) -> Option<(usize, Option<Event<'_>>)> {
+        if self.pos >= self.data.len() {
+            return None;
+        }
+        let (n, event) = session.read(&mut self.data[self.pos..]);
+        self.pos += n;
+        match event {
+            None if n == 0 => None,
+            event => Some((n, event)),
+        }
+    }
+
+    /// Bytes consumed so far; the caller keeps the rest for the next read.
+    pub fn consumed(&self) -> usize {
+        self.pos
+    }
+}

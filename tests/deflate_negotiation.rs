@@ -2,10 +2,15 @@
 //! the server's choice among offers, and the client's check of the answer.
 
 use wsloop::ws::deflate::{
-    client_accept, client_offer, parse_extensions, server_accept, DeflateConfig, DeflateParams,
-    ServerAgreement,
+    client_accept, client_offer, server_accept, DeflateConfig, DeflateParams, ServerAgreement,
 };
+use wsloop::ws::extension::{ExtensionError, ExtensionParams};
 use wsloop::ws::Role;
+
+/// The handshake's one parser of `Sec-WebSocket-Extensions`.
+fn parse_extensions(value: &str) -> Result<Vec<ExtensionParams>, ExtensionError> {
+    ExtensionParams::parse_list([value.as_bytes()])
+}
 
 fn accept(offer: &str) -> Option<ServerAgreement> {
     server_accept([offer], &DeflateConfig::default()).unwrap()

@@ -21,6 +21,9 @@ pub struct Args {
     /// Most bytes queued for one client; past it a client that does not read is closed with 1008.
     #[arg(long, default_value = "1m", value_parser = super::parse_size)]
     pub max_write_buffer: usize,
+    /// permessage-deflate settings.
+    #[command(flatten)]
+    pub deflate: super::deflate::DeflateArgs,
 }
 
 /// Runs the chat server until SIGINT/SIGTERM.
@@ -32,6 +35,10 @@ pub fn run(args: Args) -> std::io::Result<()> {
     let mut config = Config::default().with_max_message_size(args.max_message_size);
     // A chat has many small messages: a client this far behind is gone.
     config.max_write_buffer = args.max_write_buffer.max(args.max_message_size + 64);
+    config.deflate = args
+        .deflate
+        .config(wsloop::ws::Role::Server)
+        .map_err(std::io::Error::other)?;
     let server = Server::bind(args.addr, config, chat)?;
     let handle = server.handle();
     super::on_shutdown_signal(move || {

@@ -31,6 +31,9 @@ pub struct Args {
     /// At the end of stdin, wait this long at most for outstanding replies.
     #[arg(long, default_value = "5s", value_parser = parse_timeout)]
     pub wait: Timeout,
+    /// permessage-deflate settings.
+    #[command(flatten)]
+    pub deflate: super::deflate::DeflateArgs,
 }
 
 /// What the loop thread knows about the one connection.
@@ -83,7 +86,12 @@ pub fn run(args: Args) -> io::Result<()> {
     let protocols: Vec<&str> = args.protocols.iter().map(String::as_str).collect();
     // An interactive session may sit quiet for long: keepalive pings keep
     // middleboxes from dropping it, and there is no idle timeout.
-    let mut lp: ConsoleLoop = EventLoop::new(App::new(Console::default(), Config::default()))?;
+    let mut config = Config::default();
+    config.deflate = args
+        .deflate
+        .config(wsloop::ws::Role::Client)
+        .map_err(io::Error::other)?;
+    let mut lp: ConsoleLoop = EventLoop::new(App::new(Console::default(), config))?;
     let id = lp.connect(addr, WsProtocol::client(url.client_request(&protocols)))?;
     let wait = args.wait.0.unwrap_or(Duration::ZERO);
     let mut stdin_started = false;

@@ -1,8 +1,10 @@
 //! `wsloop echo`: the WebSocket echo server.
 
 use std::net::SocketAddr;
+use wsloop::ws::Role;
 use wsloop::{Config, Handler, Message, Server, WebSocket, WriteLimits};
 
+use super::deflate::DeflateArgs;
 use super::{parse_size, parse_timeout, Timeout};
 
 /// Options of `wsloop echo`.
@@ -38,6 +40,9 @@ pub struct Args {
     /// Answer connections past this many with HTTP 503 (0 = no limit).
     #[arg(long, default_value_t = 0)]
     pub max_connections: usize,
+    /// permessage-deflate settings.
+    #[command(flatten)]
+    pub deflate: DeflateArgs,
 }
 
 impl Args {
@@ -52,6 +57,7 @@ impl Args {
         config.ping_timeout = self.ping_timeout.0;
         config.idle_timeout = self.idle_timeout.0;
         config.max_connections = (self.max_connections > 0).then_some(self.max_connections);
+        config.deflate = self.deflate.config(Role::Server)?;
         Ok(config)
     }
 }

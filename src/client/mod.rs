@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 pub use error::ClientError;
 pub use url::WsUrl;
 
+use crate::ws::deflate::{DeflateConfig, PerMessageDeflate};
+use crate::ws::extension::configure_session;
 use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
 use crate::ws::reader::EventReader;
 use crate::ws::{close, Event, Limits, Message, Role, Session};
@@ -94,6 +96,8 @@ pub struct ConnectOptions {
     pub close_timeout: Duration,
     /// Size limits on received messages (larger ones fail with 1009).
     pub limits: Limits,
+    /// permessage-deflate, offered when `enabled` (off by default).
+    pub deflate: DeflateConfig,
 }
 
 impl Default for ConnectOptions {
@@ -103,6 +107,10 @@ impl Default for ConnectOptions {
             handshake_timeout: Some(Duration::from_secs(10)),
             close_timeout: Duration::from_secs(10),
             limits: Limits::default(),
+            deflate: DeflateConfig {
+                enabled: false,
+                ..DeflateConfig::default()
+            },
         }
     }
 }
@@ -123,7 +131,12 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
         path: url.path.clone(),
         subprotocols: options.subprotocols.clone(),
     };
-    let handshake = ClientHandshake::new(&target, &[]);
+    let extensions = if options.deflate.enabled {
+        vec![PerMessageDeflate::shared(options.deflate)]
+    } else {
+        Vec::new()
+    };
+    let handshake = ClientHandshake::new(&target, &extensions);
     stream.write_all(&handshake.request_bytes())?;
 
     stream.set_read_timeout(options.handshake_timeout)?;
@@ -157,9 +170,11 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
         }
     };
     stream.set_read_timeout(None)?;
+    let mut session = Session::new(Role::Client, options.limits);
+    configure_session(&extensions, &request.extensions, &mut session);
     Ok(Client {
         stream,
-        session: Session::new(Role::Client, options.limits),
+        session,
         input,
         output: Vec::new(),
         subprotocol: request.subprotocol,

@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::{Shared, Workload};
 use crate::protocol::Protocol;
 use crate::reactor::Context;
+use crate::ws::extension::configure_session;
 use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
 use crate::ws::reader::EventReader;
 use crate::ws::{close, Event, Limits, Opcode, Role, Session};
@@ -59,7 +60,10 @@ impl LoadConn {
                 path: workload.path.clone(),
                 subprotocols: Vec::new(),
             };
-            Phase::Handshake(Box::new(ClientHandshake::new(&target, &[])))
+            Phase::Handshake(Box::new(ClientHandshake::new(
+                &target,
+                &workload.extensions,
+            )))
         };
         LoadConn {
             phase,
@@ -211,6 +215,7 @@ impl LoadConn {
                 cx.write_with(|out| session.take_pending(out));
             }
         }
+        cx.shared().counts.wire_bytes += reader.consumed() as u64;
         reader.consumed()
     }
 
@@ -246,9 +251,11 @@ impl LoadConn {
         let Phase::Handshake(handshake) = &self.phase else {
             return 0;
         };
-        let head_len = match handshake.receive(data) {
+        let (head_len, request) = match handshake.receive(data) {
             ClientStep::NeedMore => return 0,
-            ClientStep::Upgraded { head_len, .. } => head_len,
+            ClientStep::Upgraded {
+                head_len, request, ..
+            } => (head_len, request),
             ClientStep::Failed(e) => {
                 self.error(cx, &e.to_string());
                 return data.len();
@@ -256,7 +263,10 @@ impl LoadConn {
         };
         let size = cx.shared().workload.size;
         let limits = Limits::new(size.max(Limits::default().max_message_size));
-        self.phase = Phase::Open(Box::new(Session::new(Role::Client, limits)));
+        let mut session = Session::new(Role::Client, limits);
+        let extensions = &cx.shared().workload.extensions;
+        configure_session(extensions, &request.extensions, &mut session);
+        self.phase = Phase::Open(Box::new(session));
         cx.shared().counts.handshakes += 1;
         self.became_ready(cx);
         self.pump(cx);

@@ -8,14 +8,18 @@
 //! [`Config::overflow`](super::Config::overflow): close itself with 1008,
 //! or drop the message.
 
+use std::sync::{Arc, OnceLock};
+
 use bytes::Bytes;
 
 use super::outgoing::{self, Tail, SHARE_THRESHOLD};
 use super::state::State;
 use super::{Handler, Overflow, WsCounters, WsProtocol};
 use crate::reactor::Context;
+use crate::transport::Transport;
+use crate::ws::deflate::{DeflateConfig, SharedCompressor};
 use crate::ws::frame::FrameHeader;
-use crate::ws::{close, Message, Opcode};
+use crate::ws::{close, Message, Opcode, Session};
 
 /// Work delivered to one connection from elsewhere (another connection's
 /// handler, or another thread).
@@ -40,6 +44,10 @@ pub enum WsCommand {
         frame: Bytes,
         /// Where the payload starts in `frame`.
         header_len: usize,
+        /// The payload compressed for connections that negotiated
+        /// permessage-deflate without context takeover: filled by the
+        /// first of them, then shared by all (see [`DeflatedOnce`]).
+        deflated: DeflatedOnce,
     },
     /// Start the closing handshake.
     Close {
@@ -76,7 +84,79 @@ impl WsCommand {
             kind: msg.opcode(),
             frame: frame.into(),
             header_len,
+            deflated: DeflatedOnce::default(),
         }
+    }
+}
+
+/// A broadcast payload compressed at most once, by whichever connection
+/// needs it first; every clone of a [`WsCommand::Frame`] shares it, on
+/// every loop. `None` inside: compression did not pay, send it plain.
+#[derive(Clone, Debug, Default)]
+pub struct DeflatedOnce(Arc<OnceLock<Option<Bytes>>>);
+
+/// Queues `head` (a header, or nothing) and then `bytes`, shared by
+/// reference unless small enough that copying them into the queue's tail
+/// beats a chunk of their own.
+fn queue_frame(session: &mut Session, transport: &mut Transport, head: &[u8], bytes: Bytes) {
+    if head.len() + bytes.len() < SHARE_THRESHOLD {
+        let mut frame = head.to_vec();
+        frame.extend_from_slice(&bytes);
+        outgoing::queue_after_pending(session, transport, &frame, Tail::None);
+    } else {
+        outgoing::queue_after_pending(session, transport, head, Tail::Shared(bytes));
+    }
+}
+
+/// The loop's compressor for broadcasts: one zlib stream, no context kept,
+/// with the server's own window and level.
+pub(crate) struct BroadcastCompressor {
+    compressor: Option<SharedCompressor>,
+    min_size: usize,
+}
+
+impl BroadcastCompressor {
+    pub(crate) fn new(config: &DeflateConfig) -> Self {
+        BroadcastCompressor {
+            compressor: config.enabled.then(|| {
+                SharedCompressor::new(
+                    config.level,
+                    config.mem_level,
+                    config.server_max_window_bits,
+                )
+            }),
+            min_size: config.min_size,
+        }
+    }
+
+    /// The compressed payload, with the RSV1 header for `session`, if this
+    /// connection can take the shared bytes; compresses on first use.
+    fn deflated(
+        &mut self,
+        session: &Session,
+        kind: Opcode,
+        payload: &[u8],
+        once: &DeflatedOnce,
+        counters: &WsCounters,
+    ) -> Option<(Vec<u8>, Bytes)> {
+        let compressor = self.compressor.as_mut()?;
+        if payload.len() < self.min_size {
+            return None;
+        }
+        // Only a connection that fits may trigger the compression.
+        session
+            .compressed_frame_header(kind, 0, compressor)
+            .ok()??;
+        let deflated = once.0.get_or_init(|| {
+            WsCounters::bump(&counters.broadcasts_compressed);
+            let out = compressor.compress(payload);
+            (out.len() < payload.len()).then(|| out.into())
+        });
+        let deflated = deflated.clone()?;
+        let (header, n) = session
+            .compressed_frame_header(kind, deflated.len(), compressor)
+            .ok()??;
+        Some((header[..n].to_vec(), deflated))
     }
 }
 
@@ -113,27 +193,35 @@ impl<H: Handler> WsProtocol<H> {
             self.overflow(cx);
             return;
         }
+        let (endpoint, mut ops) = cx.split();
         let session = &mut self.conn.session;
-        let transport = cx.transport();
+        let transport = ops.transport();
         match command {
             WsCommand::Frame {
-                frame, header_len, ..
-            } if session.frame_header(kind, frame.len() - header_len).is_ok() => {
-                // This connection may send the shared frame as it is.
-                if frame.len() < SHARE_THRESHOLD {
-                    // Small: copying the encoded bytes into the queue's
-                    // tail beats a chunk of its own.
-                    outgoing::queue_after_pending(session, transport, &frame, Tail::None);
-                } else {
-                    outgoing::queue_after_pending(session, transport, &[], Tail::Shared(frame));
-                }
-            }
-            WsCommand::Frame {
-                frame, header_len, ..
+                frame,
+                header_len,
+                deflated,
+                ..
             } => {
-                // Client role: the payload must be masked per connection.
                 let payload = frame.slice(header_len..);
-                let _ = outgoing::send_shared(session, transport, kind, payload);
+                let shared = endpoint.broadcast.deflated(
+                    session,
+                    kind,
+                    &payload,
+                    &deflated,
+                    &endpoint.counters,
+                );
+                if let Some((header, compressed)) = shared {
+                    // Compressed once for every connection it fits.
+                    queue_frame(session, transport, &header, compressed);
+                } else if session.plain_frame_header(kind, payload.len()).is_some() {
+                    // This connection may send the shared frame as it is.
+                    queue_frame(session, transport, &[], frame);
+                } else {
+                    // Client role (masks per connection), or a compressor
+                    // of its own: the session encodes the payload.
+                    let _ = outgoing::send_shared(session, transport, kind, payload);
+                }
             }
             WsCommand::Send { payload, .. } => {
                 let _ = outgoing::send_shared(session, transport, kind, payload);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::transport::WriteLimits;
+use crate::ws::deflate::DeflateConfig;
 use crate::ws::{HandshakeConfig, Limits};
 
 /// What happens when a message forced onto a connection (a broadcast, or a
@@ -47,6 +48,11 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Answer new connections past this many with HTTP 503 (default: no limit).
     pub max_connections: Option<usize>,
+    /// permessage-deflate: accepted (server) or offered (client) when
+    /// `enabled`, with these compression settings. Off by default, since a
+    /// compressing connection costs memory (see docs/PERFORMANCE.md);
+    /// [`Config::with_deflate`] turns it on.
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -65,6 +71,10 @@ impl Default for Config {
             ping_timeout: Some(Duration::from_secs(20)),
             idle_timeout: None,
             max_connections: None,
+            deflate: DeflateConfig {
+                enabled: false,
+                ..DeflateConfig::default()
+            },
         }
     }
 }
@@ -75,6 +85,15 @@ impl Config {
     pub fn with_max_message_size(mut self, size: usize) -> Self {
         self.limits = Limits::new(size);
         self.max_write_buffer = self.max_write_buffer.max(size + 2 * self.write_limits.high);
+        self
+    }
+
+    /// Turns permessage-deflate on with `deflate`'s settings.
+    pub fn with_deflate(mut self, deflate: DeflateConfig) -> Self {
+        self.deflate = DeflateConfig {
+            enabled: true,
+            ..deflate
+        };
         self
     }
 }

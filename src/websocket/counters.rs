@@ -27,6 +27,9 @@ pub struct WsCounters {
     pub handler_panics: AtomicU64,
     /// Connections whose `on_close` has run.
     pub closed: AtomicU64,
+    /// Broadcast payloads compressed once by the loop's shared compressor
+    /// (then sent to every connection without context takeover).
+    pub broadcasts_compressed: AtomicU64,
 }
 
 impl WsCounters {

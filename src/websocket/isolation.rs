@@ -22,6 +22,7 @@ impl<H: Handler> WsProtocol<H> {
             handler,
             config,
             counters,
+            ..
         } = endpoint;
         let mut ws = WebSocket {
             ops,

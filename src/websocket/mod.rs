@@ -52,7 +52,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use command::WsCommand;
+pub use command::{DeflatedOnce, WsCommand};
 pub use config::{Config, Overflow};
 pub use counters::WsCounters;
 pub use handler::Handler;
@@ -60,7 +60,10 @@ pub use socket::WebSocket;
 
 use crate::protocol::Protocol;
 use crate::reactor::Context;
+use crate::ws::deflate::params::EXTENSION_NAME;
+use crate::ws::deflate::PerMessageDeflate;
 use crate::ws::{close, ClientRequest, Role, Session};
+use command::BroadcastCompressor;
 use state::State;
 
 /// Loop-wide state of a WebSocket endpoint: the application's handler, the
@@ -73,12 +76,21 @@ pub struct Endpoint<H> {
     pub config: Config,
     /// Counters, also readable from other threads.
     pub counters: Arc<WsCounters>,
+    /// Compresses broadcasts once for every connection they fit.
+    pub(crate) broadcast: BroadcastCompressor,
 }
 
 impl<H> Endpoint<H> {
-    /// Wraps a handler with its settings.
-    pub fn new(handler: H, config: Config) -> Self {
+    /// Wraps a handler with its settings. When [`Config::deflate`] is
+    /// enabled, permessage-deflate joins the handshake's extensions
+    /// (unless the list already has it).
+    pub fn new(handler: H, mut config: Config) -> Self {
+        let extensions = &mut config.handshake.extensions;
+        if config.deflate.enabled && !extensions.iter().any(|e| e.name() == EXTENSION_NAME) {
+            extensions.push(PerMessageDeflate::shared(config.deflate));
+        }
         Endpoint {
+            broadcast: BroadcastCompressor::new(&config.deflate),
             handler,
             config,
             counters: Arc::default(),

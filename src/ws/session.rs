@@ -314,18 +314,10 @@ impl Session {
     /// A session in the `Open` state whose handshake negotiated
     /// permessage-deflate with `deflate` (or nothing, for `None`).
     pub fn with_deflate(role: Role, limits: Limits, deflate: Option<DeflateParams>) -> Self {
-        let deflate = deflate.map(|params| {
-            Box::new(DeflateState {
-                params,
-                compressor: Compressor::new(CompressorSettings::for_sending(&params, role)),
-                decompressor: Decompressor::for_receiving(&params, role),
-                sending_compressed: false,
-            })
-        });
-        Session {
+        let mut session = Session {
             role,
             limits,
-            deflate,
+            deflate: None,
             message_compressed: false,
             frame: None,
             message: None,
@@ -337,7 +329,24 @@ impl Session {
             close_sent: false,
             close_received: false,
             failed: false,
+        };
+        if let Some(params) = deflate {
+            session.enable_deflate(params);
         }
+        session
+    }
+
+    /// Turns permessage-deflate on with the negotiated `params`, before the
+    /// first frame (the handshake's extension hook calls it when the
+    /// connection opens). Nothing is allocated until a compressed message
+    /// goes either way.
+    pub fn enable_deflate(&mut self, params: DeflateParams) {
+        self.deflate = Some(Box::new(DeflateState {
+            params,
+            compressor: Compressor::new(CompressorSettings::for_sending(&params, self.role)),
+            decompressor: Decompressor::for_receiving(&params, self.role),
+            sending_compressed: false,
+        }));
     }
 
     /// Which end of the connection this is.
@@ -626,6 +635,17 @@ impl Session {
             payload_len: len as u64,
         };
         Ok(header.encode())
+    }
+
+    /// [`Session::frame_header`] for a message [`Session::send`] would send
+    /// uncompressed: `None` when deflate is negotiated and the message is
+    /// large enough to compress (the session's own compressor must see it,
+    /// to keep its context), or when `frame_header` refuses.
+    pub fn plain_frame_header(&self, kind: Opcode, len: usize) -> Option<([u8; 14], usize)> {
+        match &self.deflate {
+            Some(d) if len >= d.params.min_size => None,
+            _ => self.frame_header(kind, len).ok(),
+        }
     }
 
     /// A header for an unfragmented message whose payload `shared` already

@@ -11,6 +11,9 @@
 //!   [`DeflateParams`] and back.
 //! - [`codec`]: the [`Compressor`], the bounded [`Decompressor`] and the
 //!   [`SharedCompressor`] a broadcast uses.
+//! - [`hook`]: [`PerMessageDeflate`], the handshake's
+//!   [`Extension`](crate::ws::Extension) for it: negotiates in the opening
+//!   handshake and then enables deflate on the session.
 //!
 //! # An 8-bit window
 //!
@@ -83,10 +86,12 @@
 //! wire.
 
 pub mod codec;
+pub mod hook;
 pub mod params;
 
 pub use codec::{Compressor, CompressorSettings, Decompressor, SharedCompressor};
+pub use hook::PerMessageDeflate;
 pub use params::{
-    client_accept, client_offer, parse_extensions, server_accept, DeflateConfig, DeflateParams,
-    Extension, ExtensionError, ServerAgreement,
+    accept_offers, check_answer, client_accept, client_offer, server_accept, server_params,
+    DeflateConfig, DeflateParams, ServerAgreement,
 };

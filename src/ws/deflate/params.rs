@@ -15,8 +15,7 @@
 //! direction which window and context rules apply; the session reads it
 //! through its role.
 
-use std::fmt::{self, Write as _};
-
+use crate::ws::extension::{ExtensionError, ExtensionParams};
 use crate::ws::session::Role;
 
 /// The extension token in `Sec-WebSocket-Extensions`.
@@ -57,6 +56,10 @@ pub struct DeflateConfig {
     /// Messages shorter than this are sent uncompressed (RSV1 = 0): below a
     /// few dozen bytes deflate's block overhead outweighs what it saves.
     pub min_size: usize,
+    /// Free the compressor and decompressor of a connection that has been
+    /// quiet for a keepalive interval, where no context is kept between
+    /// messages (they are recreated on the next compressed message).
+    pub release_idle: bool,
 }
 
 impl Default for DeflateConfig {
@@ -70,6 +73,7 @@ impl Default for DeflateConfig {
             server_no_context_takeover: false,
             client_no_context_takeover: false,
             min_size: 64,
+            release_idle: true,
         }
     }
 }
@@ -167,154 +171,6 @@ impl DeflateParams {
     }
 }
 
-/// Why a `Sec-WebSocket-Extensions` value or a permessage-deflate answer
-/// cannot be accepted. For a client this fails the handshake; for a server
-/// a malformed header is a 400.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExtensionError(pub &'static str);
-
-impl fmt::Display for ExtensionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for ExtensionError {}
-
-/// One element of an extension list: its token and its parameters in
-/// order, each with its value (quotes removed) if it had one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Extension {
-    /// The extension token, e.g. `permessage-deflate`.
-    pub name: String,
-    /// `(name, value)` pairs, in the order they appeared.
-    pub params: Vec<(String, Option<String>)>,
-}
-
-/// Parses a `Sec-WebSocket-Extensions` value (RFC 6455 section 9.1):
-/// comma-separated extensions, each a token followed by `;`-separated
-/// parameters, a parameter's value a token or a quoted string whose
-/// content is a token. Empty list elements are skipped (RFC 7230 #rule).
-pub fn parse_extensions(value: &str) -> Result<Vec<Extension>, ExtensionError> {
-    let mut lexer = Lexer {
-        bytes: value.as_bytes(),
-        pos: 0,
-    };
-    let mut list = Vec::new();
-    loop {
-        lexer.skip_ows();
-        match lexer.peek() {
-            None => return Ok(list),
-            Some(b',') => {
-                lexer.pos += 1;
-                continue;
-            }
-            Some(_) => {}
-        }
-        let name = lexer.token().ok_or(ExtensionError("bad extension name"))?;
-        let mut params = Vec::new();
-        loop {
-            lexer.skip_ows();
-            match lexer.peek() {
-                None | Some(b',') => break,
-                Some(b';') => lexer.pos += 1,
-                Some(_) => return Err(ExtensionError("expected ';' or ','")),
-            }
-            lexer.skip_ows();
-            let param = lexer
-                .token()
-                .ok_or(ExtensionError("bad extension parameter"))?;
-            lexer.skip_ows();
-            let param_value = if lexer.peek() == Some(b'=') {
-                lexer.pos += 1;
-                lexer.skip_ows();
-                let v = if lexer.peek() == Some(b'"') {
-                    lexer.quoted()?
-                } else {
-                    lexer.token().ok_or(ExtensionError("bad parameter value"))?
-                };
-                Some(v)
-            } else {
-                None
-            };
-            params.push((param.to_ascii_lowercase(), param_value));
-        }
-        list.push(Extension {
-            name: name.to_ascii_lowercase(),
-            params,
-        });
-    }
-}
-
-/// A cursor over a header value.
-struct Lexer<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Lexer<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn skip_ows(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t')) {
-            self.pos += 1;
-        }
-    }
-
-    /// A token (RFC 7230 tchar+), or `None` if there is none here.
-    fn token(&mut self) -> Option<String> {
-        let start = self.pos;
-        while self.peek().is_some_and(is_tchar) {
-            self.pos += 1;
-        }
-        (self.pos > start).then(|| bytes_to_string(&self.bytes[start..self.pos]))
-    }
-
-    /// A quoted string; RFC 6455 requires its content, unescaped, to be a
-    /// token, so anything else is refused here.
-    fn quoted(&mut self) -> Result<String, ExtensionError> {
-        self.pos += 1; // the opening quote
-        let mut out = Vec::new();
-        loop {
-            match self.peek() {
-                None => return Err(ExtensionError("unterminated quoted string")),
-                Some(b'"') => {
-                    self.pos += 1;
-                    break;
-                }
-                Some(b'\\') => {
-                    let escaped = self
-                        .bytes
-                        .get(self.pos + 1)
-                        .copied()
-                        .ok_or(ExtensionError("unterminated quoted string"))?;
-                    out.push(escaped);
-                    self.pos += 2;
-                }
-                Some(c) => {
-                    out.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-        if out.is_empty() || !out.iter().copied().all(is_tchar) {
-            return Err(ExtensionError("quoted parameter value is not a token"));
-        }
-        Ok(bytes_to_string(&out))
-    }
-}
-
-fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
-}
-
-/// Token bytes are ASCII, so this never loses anything.
-fn bytes_to_string(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// The four RFC 7692 parameters of one offer or answer, checked for
 /// unknown names, duplicates and bad values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -356,24 +212,23 @@ impl Parameters {
         Ok(out)
     }
 
-    /// Renders `permessage-deflate` and the parameters that are set.
-    fn render(&self) -> String {
-        let mut out = String::from(EXTENSION_NAME);
+    /// `permessage-deflate` with the parameters that are set.
+    fn to_extension(self) -> ExtensionParams {
+        let mut out = ExtensionParams::new(EXTENSION_NAME);
+        let flag = |name: &str| (name.to_owned(), None);
         if self.server_no_context_takeover {
-            out.push_str("; server_no_context_takeover");
+            out.params.push(flag("server_no_context_takeover"));
         }
         if self.client_no_context_takeover {
-            out.push_str("; client_no_context_takeover");
+            out.params.push(flag("client_no_context_takeover"));
         }
         if let Some(bits) = self.server_max_window_bits {
-            let _ = write!(out, "; server_max_window_bits={bits}");
+            out.params
+                .push(("server_max_window_bits".into(), Some(bits.to_string())));
         }
-        match self.client_max_window_bits {
-            Some(Some(bits)) => {
-                let _ = write!(out, "; client_max_window_bits={bits}");
-            }
-            Some(None) => out.push_str("; client_max_window_bits"),
-            None => {}
+        if let Some(bits) = self.client_max_window_bits {
+            out.params
+                .push(("client_max_window_bits".into(), bits.map(|b| b.to_string())));
         }
         out
     }
@@ -401,40 +256,68 @@ pub struct ServerAgreement {
     pub response: String,
 }
 
-/// The server's side of the negotiation: takes every
-/// `Sec-WebSocket-Extensions` value of the request (a header may repeat),
-/// and accepts the first permessage-deflate offer it can honour.
-///
-/// Offers with unknown, duplicate or invalid parameters are declined one by
-/// one (RFC 7692 section 5, 7.1), so a later valid offer still wins; other
-/// extensions are ignored. `Ok(None)` means no offer was accepted (or
-/// `config` disables the extension): answer without the header. A value
-/// that does not parse at all is an error, for a 400 response.
+/// The server's side of the negotiation on header values: takes every
+/// `Sec-WebSocket-Extensions` value of the request (a header may repeat)
+/// and applies [`accept_offers`]. `Ok(None)` means no offer was accepted
+/// (or `config` disables the extension): answer without the header. A
+/// value that does not parse at all is an error, for a 400 response.
 pub fn server_accept<'a>(
     header_values: impl IntoIterator<Item = &'a str>,
     config: &DeflateConfig,
 ) -> Result<Option<ServerAgreement>, ExtensionError> {
-    let mut offers = Vec::new();
-    for value in header_values {
-        offers.extend(parse_extensions(value)?);
-    }
+    let offers = ExtensionParams::parse_list(header_values.into_iter().map(str::as_bytes))?;
+    Ok(
+        accept_offers(&offers, config).map(|answer| ServerAgreement {
+            params: server_params(&answer, config),
+            response: answer.to_string(),
+        }),
+    )
+}
+
+/// Accepts the first permessage-deflate offer of `offers` the server can
+/// honour, and returns the answer to send.
+///
+/// Offers with unknown, duplicate or invalid parameters are declined one by
+/// one (RFC 7692 section 5, 7.1), so a later valid offer still wins; other
+/// extensions are ignored. Every well-formed offer can be accepted: a
+/// window request down to 8 bits is honoured by the compressor (see the
+/// module docs of [`super`]), and context rules are always followed.
+pub fn accept_offers(
+    offers: &[ExtensionParams],
+    config: &DeflateConfig,
+) -> Option<ExtensionParams> {
     if !config.enabled {
-        return Ok(None);
+        return None;
     }
-    for offer in offers.iter().filter(|e| e.name == EXTENSION_NAME) {
+    let offers = offers.iter().filter(|e| e.name == EXTENSION_NAME);
+    for offer in offers {
         match Parameters::parse(&offer.params) {
-            Ok(params) => return Ok(Some(answer_offer(&params, config))),
+            Ok(params) => return Some(answer_offer(&params, config).to_extension()),
             Err(e) => log::debug!("declining permessage-deflate offer: {e}"),
         }
     }
-    Ok(None)
+    None
 }
 
-/// Builds the answer to one well-formed offer. Every such offer can be
-/// accepted: a window request down to 8 bits is honoured by the compressor
-/// (see the module docs of [`super`]), and context rules are always
-/// followed.
-fn answer_offer(offer: &Parameters, config: &DeflateConfig) -> ServerAgreement {
+/// The parameters a server's own answer (from [`accept_offers`]) puts in
+/// force: it names every window below the default, so what it leaves out
+/// is 15 bits.
+pub fn server_params(answer: &ExtensionParams, config: &DeflateConfig) -> DeflateParams {
+    let got = Parameters::parse(&answer.params).unwrap_or_default();
+    DeflateParams {
+        server_no_context_takeover: got.server_no_context_takeover,
+        client_no_context_takeover: got.client_no_context_takeover,
+        server_max_window_bits: got.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS),
+        client_max_window_bits: got
+            .client_max_window_bits
+            .flatten()
+            .unwrap_or(MAX_WINDOW_BITS),
+        ..DeflateParams::from_config(config)
+    }
+}
+
+/// The answer to one well-formed offer.
+fn answer_offer(offer: &Parameters, config: &DeflateConfig) -> Parameters {
     let server_bits = offer
         .server_max_window_bits
         .map_or(config.server_max_window_bits, |asked| {
@@ -450,12 +333,7 @@ fn answer_offer(offer: &Parameters, config: &DeflateConfig) -> ServerAgreement {
             (bits < MAX_WINDOW_BITS || offered < MAX_WINDOW_BITS).then_some(Some(bits))
         }
     };
-    let client_bits = match (client_bits_answer, offer.client_max_window_bits) {
-        (Some(Some(bits)), _) => bits,
-        (_, Some(Some(offered))) => offered,
-        _ => MAX_WINDOW_BITS,
-    };
-    let answer = Parameters {
+    Parameters {
         server_no_context_takeover: offer.server_no_context_takeover
             || config.server_no_context_takeover,
         client_no_context_takeover: offer.client_no_context_takeover
@@ -466,16 +344,6 @@ fn answer_offer(offer: &Parameters, config: &DeflateConfig) -> ServerAgreement {
             || server_bits < MAX_WINDOW_BITS)
             .then_some(server_bits),
         client_max_window_bits: client_bits_answer,
-    };
-    ServerAgreement {
-        params: DeflateParams {
-            server_no_context_takeover: answer.server_no_context_takeover,
-            client_no_context_takeover: answer.client_no_context_takeover,
-            server_max_window_bits: server_bits,
-            client_max_window_bits: client_bits,
-            ..DeflateParams::from_config(config)
-        },
-        response: answer.render(),
     }
 }
 
@@ -484,7 +352,12 @@ fn answer_offer(offer: &Parameters, config: &DeflateConfig) -> ServerAgreement {
 /// supports `client_max_window_bits`, so a server may ask for a smaller
 /// window.
 pub fn client_offer(config: &DeflateConfig) -> Option<String> {
-    config.enabled.then(|| offer_parameters(config).render())
+    config.enabled.then(|| offer(config).to_string())
+}
+
+/// The offer `config` makes, whether or not it is enabled.
+pub fn offer(config: &DeflateConfig) -> ExtensionParams {
+    offer_parameters(config).to_extension()
 }
 
 fn offer_parameters(config: &DeflateConfig) -> Parameters {
@@ -503,22 +376,29 @@ fn offer_parameters(config: &DeflateConfig) -> Parameters {
 /// The client's check of the server's answer to [`client_offer`]: every
 /// `Sec-WebSocket-Extensions` value of the response. `Ok(None)`: the server
 /// declined (no extension). An error fails the handshake (RFC 7692 section
-/// 7.1): an extension we did not offer, more than one, a bad parameter, or
-/// an answer that does not honour what the offer asked for.
+/// 7.1): an extension we did not offer, more than one, or an answer
+/// [`check_answer`] refuses.
 pub fn client_accept<'a>(
     header_values: impl IntoIterator<Item = &'a str>,
     config: &DeflateConfig,
 ) -> Result<Option<DeflateParams>, ExtensionError> {
-    let mut answers = Vec::new();
-    for value in header_values {
-        answers.extend(parse_extensions(value)?);
-    }
+    let answers = ExtensionParams::parse_list(header_values.into_iter().map(str::as_bytes))?;
     let answer = match answers.as_slice() {
         [] => return Ok(None),
         [one] if one.name == EXTENSION_NAME && config.enabled => one,
         [_] => return Err(ExtensionError("server accepted an extension not offered")),
         _ => return Err(ExtensionError("server accepted more than one extension")),
     };
+    check_answer(answer, config).map(Some)
+}
+
+/// The client's check of one permessage-deflate answer: a bad parameter,
+/// or an answer that does not honour what the offer asked for, fails the
+/// handshake (RFC 7692 section 7.1). Returns what is then in force.
+pub fn check_answer(
+    answer: &ExtensionParams,
+    config: &DeflateConfig,
+) -> Result<DeflateParams, ExtensionError> {
     let got = Parameters::parse(&answer.params)?;
     let offered = offer_parameters(config);
 
@@ -540,12 +420,12 @@ pub fn client_accept<'a>(
         Some(Some(bits)) if bits <= own_bits => bits,
         Some(Some(_)) => return Err(ExtensionError("client_max_window_bits above the offer")),
     };
-    Ok(Some(DeflateParams {
+    Ok(DeflateParams {
         server_no_context_takeover: got.server_no_context_takeover,
         client_no_context_takeover: got.client_no_context_takeover
             || config.client_no_context_takeover,
         server_max_window_bits: server_bits,
         client_max_window_bits: client_bits,
         ..DeflateParams::from_config(config)
-    }))
+    })
 }

@@ -32,7 +32,9 @@ print(json.dumps({"url": "ws://127.0.0.1:%s" % port, "outdir": out,
                   "cases": pats(cases) or ["*"], "exclude-cases": pats(exclude),
                   "exclude-agent-cases": {}}))
 PY
-(cd "$OUT" && exec "$PREFIX/py2/bin/wstest" -m fuzzingserver -s "$OUT/spec.json" >"$OUT/wstest.log" 2>&1) &
+# The suite's embedded web page (port 8080) is off, so runs on different
+# ports do not collide.
+(cd "$OUT" && exec "$PREFIX/py2/bin/wstest" -m fuzzingserver -u 0 -s "$OUT/spec.json" >"$OUT/wstest.log" 2>&1) &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
 deadline=$((SECONDS + 20))

@@ -79,9 +79,11 @@ impl LoadConn {
     }
 
     /// Offset into the payload pool of message number `n`: consecutive
-    /// messages differ, so a reordered or repeated echo is caught.
-    fn offset(n: u64, pool: usize, size: usize) -> usize {
-        (n % (pool - size + 1) as u64) as usize
+    /// messages differ, so a reordered or repeated echo is caught. They
+    /// start `stride` bytes apart (see [`Workload::stride`]).
+    fn offset(n: u64, pool: usize, size: usize, stride: usize) -> usize {
+        let distinct = ((pool - size) / stride + 1) as u64;
+        (n % distinct) as usize * stride
     }
 
     fn error(&mut self, cx: &mut Context<'_, Self>, what: &str) {
@@ -121,7 +123,7 @@ impl LoadConn {
     fn send_one(&mut self, cx: &mut Context<'_, Self>) {
         let (shared, mut ops) = cx.split();
         let w = &shared.workload;
-        let off = Self::offset(self.sent, shared.payload.len(), w.size);
+        let off = Self::offset(self.sent, shared.payload.len(), w.size, w.stride);
         let payload = &shared.payload[off..off + w.size];
         match &mut self.phase {
             Phase::Raw => ops.transport().write(payload),
@@ -168,7 +170,7 @@ impl LoadConn {
 
     fn check_echo(&self, shared: &Shared, echo: &[u8]) -> bool {
         let w = &shared.workload;
-        let off = Self::offset(self.received, shared.payload.len(), w.size);
+        let off = Self::offset(self.received, shared.payload.len(), w.size, w.stride);
         echo == &shared.payload[off..off + w.size]
     }
 
@@ -179,7 +181,7 @@ impl LoadConn {
             }
             let shared = cx.shared();
             let size = shared.workload.size;
-            let off = Self::offset(self.received, shared.payload.len(), size) + self.raw_pos;
+            let off = Self::offset(self.received, shared.payload.len(), size, 1) + self.raw_pos;
             let n = data.len().min(size - self.raw_pos);
             if data[..n] != shared.payload[off..off + n] {
                 return self.error(cx, "raw echo differs from what was sent");

@@ -349,3 +349,23 @@ fn config_validation() {
         assert!(bad.validate().is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn parsed_offers_and_answers_from_the_handshake() {
+    // The handshake's own parser hands over parameter lists.
+    let list = wsloop::ws::ExtensionParams::parse_list([
+        &b"permessage-deflate; bogus, permessage-deflate; server_max_window_bits=9"[..],
+    ])
+    .unwrap();
+    let config = DeflateConfig::default();
+    let agreed =
+        wsloop::ws::deflate::accept_offer_params(list.iter().map(|e| e.params.as_slice()), &config)
+            .unwrap();
+    assert_eq!(
+        agreed.response,
+        "permessage-deflate; server_max_window_bits=9"
+    );
+    let answer = wsloop::ws::ExtensionParams::parse_list([agreed.response.as_bytes()]).unwrap();
+    let p = wsloop::ws::deflate::check_answer_params(&answer[0].params, &config).unwrap();
+    assert_eq!(p.server_max_window_bits, 9);
+}

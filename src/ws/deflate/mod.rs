@@ -87,6 +87,6 @@ pub mod params;
 
 pub use codec::{Compressor, CompressorSettings, Decompressor, SharedCompressor};
 pub use params::{
-    client_accept, client_offer, parse_extensions, server_accept, DeflateConfig, DeflateParams,
-    Extension, ExtensionError, ServerAgreement,
+    accept_offer_params, check_answer_params, client_accept, client_offer, parse_extensions,
+    server_accept, DeflateConfig, DeflateParams, Extension, ExtensionError, ServerAgreement,
 };

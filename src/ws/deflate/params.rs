@@ -418,16 +418,30 @@ pub fn server_accept<'a>(
     for value in header_values {
         offers.extend(parse_extensions(value)?);
     }
+    let deflate_offers = offers.iter().filter(|e| e.name == EXTENSION_NAME);
+    Ok(accept_offer_params(
+        deflate_offers.map(|e| e.params.as_slice()),
+        config,
+    ))
+}
+
+/// The server's choice among permessage-deflate offers already parsed by
+/// the handshake (each given as its parameter list, in order): the answer
+/// to the first acceptable one, or `None`. See [`server_accept`].
+pub fn accept_offer_params<'a>(
+    offers: impl IntoIterator<Item = &'a [(String, Option<String>)]>,
+    config: &DeflateConfig,
+) -> Option<ServerAgreement> {
     if !config.enabled {
-        return Ok(None);
+        return None;
     }
-    for offer in offers.iter().filter(|e| e.name == EXTENSION_NAME) {
-        match Parameters::parse(&offer.params) {
-            Ok(params) => return Ok(Some(answer_offer(&params, config))),
+    for offer in offers {
+        match Parameters::parse(offer) {
+            Ok(params) => return Some(answer_offer(&params, config)),
             Err(e) => log::debug!("declining permessage-deflate offer: {e}"),
         }
     }
-    Ok(None)
+    None
 }
 
 /// Builds the answer to one well-formed offer. Every such offer can be
@@ -519,7 +533,17 @@ pub fn client_accept<'a>(
         [_] => return Err(ExtensionError("server accepted an extension not offered")),
         _ => return Err(ExtensionError("server accepted more than one extension")),
     };
-    let got = Parameters::parse(&answer.params)?;
+    check_answer_params(&answer.params, config).map(Some)
+}
+
+/// The client's check of the parameters of a permessage-deflate answer the
+/// handshake already parsed: the negotiated parameters, or why the
+/// handshake must fail. See [`client_accept`].
+pub fn check_answer_params(
+    params: &[(String, Option<String>)],
+    config: &DeflateConfig,
+) -> Result<DeflateParams, ExtensionError> {
+    let got = Parameters::parse(params)?;
     let offered = offer_parameters(config);
 
     if offered.server_no_context_takeover && !got.server_no_context_takeover {
@@ -540,12 +564,12 @@ pub fn client_accept<'a>(
         Some(Some(bits)) if bits <= own_bits => bits,
         Some(Some(_)) => return Err(ExtensionError("client_max_window_bits above the offer")),
     };
-    Ok(Some(DeflateParams {
+    Ok(DeflateParams {
         server_no_context_takeover: got.server_no_context_takeover,
         client_no_context_takeover: got.client_no_context_takeover
             || config.client_no_context_takeover,
         server_max_window_bits: server_bits,
         client_max_window_bits: client_bits,
         ..DeflateParams::from_config(config)
-    }))
+    })
 }

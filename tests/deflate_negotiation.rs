@@ -354,3 +354,22 @@ fn config_validation() {
         assert!(bad.validate().is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn parsed_offers_and_answers_from_the_handshake() {
+    // The handshake's own parser hands over the parsed elements.
+    let list = parse_extensions(
+        "x-other, permessage-deflate; bogus, permessage-deflate; server_max_window_bits=9",
+    )
+    .unwrap();
+    let config = DeflateConfig::default();
+    let answer = wsloop::ws::deflate::accept_offers(&list, &config).unwrap();
+    assert_eq!(
+        answer.to_string(),
+        "permessage-deflate; server_max_window_bits=9"
+    );
+    let ours = wsloop::ws::deflate::server_params(&answer, &config);
+    let theirs = wsloop::ws::deflate::check_answer(&answer, &config).unwrap();
+    assert_eq!(ours, theirs);
+    assert_eq!(theirs.server_max_window_bits, 9);
+}

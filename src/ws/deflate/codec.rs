@@ -31,12 +31,13 @@ pub const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// 9-bit stream whose matches never look back (see [`Compressor::new`]).
 const SMALLEST_ZLIB_WINDOW: u8 = 9;
 
-/// Output grows by at most this much per inflate step, so a bomb is caught
-/// within one step of the limit.
-const INFLATE_STEP: usize = 64 * 1024;
+/// Output grows by at most this much per zlib call: an inflating bomb is
+/// caught within one step of the limit, and a compressed send never zeroes
+/// more than this ahead of what it writes.
+const OUTPUT_STEP: usize = 64 * 1024;
 
-/// The first inflate step for a small input.
-const FIRST_INFLATE_STEP: usize = 256;
+/// The first inflate step, for a small input.
+const FIRST_OUTPUT_STEP: usize = 256;
 
 /// The settings a compressor is built from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,7 +168,7 @@ fn deflate_sync(stream: &mut Deflate, mut input: &[u8], out: &mut Vec<u8>) {
     loop {
         // Most messages shrink: room for the whole input (plus block
         // overhead) usually finishes in one call; bigger outputs take more.
-        let room = (input.len() + 64).min(INFLATE_STEP);
+        let room = (input.len() + 64).min(OUTPUT_STEP);
         let start = out.len();
         out.resize(start + room, 0);
         let (in_before, out_before) = (stream.total_in(), stream.total_out());
@@ -320,10 +321,10 @@ fn inflate_bounded(
     // Start near what the input will likely inflate to, so a small message
     // does not get (and hand to the caller) a 64 KiB buffer, and double
     // while the output keeps filling the room.
-    let mut step = (input.len() * 4).clamp(FIRST_INFLATE_STEP, INFLATE_STEP);
+    let mut step = (input.len() * 4).clamp(FIRST_OUTPUT_STEP, OUTPUT_STEP);
     loop {
         let room = limit.saturating_sub(out.len()).min(step);
-        step = (step * 2).min(INFLATE_STEP);
+        step = (step * 2).min(OUTPUT_STEP);
         if room == 0 {
             return probe_past_limit(stream, input);
         }

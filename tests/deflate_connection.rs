@@ -186,6 +186,18 @@ fn a_broadcast_is_compressed_once_for_every_connection_that_fits() {
     assert!(!frame.rsv1());
     assert_eq!(frame.payload, text.as_bytes());
     assert_eq!(WsCounters::get(&counters.broadcasts_compressed), 1);
+
+    // Random bytes do not shrink: tried once, then sent plain to all.
+    let noise = common::pattern(7, 10_000);
+    compressed[1]
+        .write_all(&raw::masked_frame(BINARY, &noise))
+        .unwrap();
+    for stream in compressed.iter_mut().chain([&mut plain]) {
+        let frame = read_wire_frame(stream);
+        assert!(!frame.rsv1());
+        assert_eq!(frame.payload, noise);
+    }
+    assert_eq!(WsCounters::get(&counters.broadcasts_compressed), 2);
     server.stop().unwrap();
 }
 

@@ -129,35 +129,53 @@ impl BroadcastCompressor {
         }
     }
 
-    /// The compressed payload, with the RSV1 header for `session`, if this
-    /// connection can take the shared bytes; compresses on first use.
-    fn deflated(
+    /// How `session` sends a broadcast payload: the shared compressed
+    /// bytes (compressing them on first use), the shared plain frame, or
+    /// on its own.
+    fn choose(
         &mut self,
         session: &Session,
         kind: Opcode,
         payload: &[u8],
         once: &DeflatedOnce,
         counters: &WsCounters,
-    ) -> Option<(Vec<u8>, Bytes)> {
-        let compressor = self.compressor.as_mut()?;
-        if payload.len() < self.min_size {
-            return None;
-        }
+    ) -> SharedSend {
+        let Some(compressor) = self.compressor.as_mut() else {
+            return SharedSend::Own;
+        };
         // Only a connection that fits may trigger the compression.
-        session
-            .compressed_frame_header(kind, 0, compressor)
-            .ok()??;
+        let fits = payload.len() >= self.min_size
+            && matches!(
+                session.compressed_frame_header(kind, 0, compressor),
+                Ok(Some(_))
+            );
+        if !fits {
+            return SharedSend::Own;
+        }
         let deflated = once.0.get_or_init(|| {
             WsCounters::bump(&counters.broadcasts_compressed);
             let out = compressor.compress(payload);
             (out.len() < payload.len()).then(|| out.into())
         });
-        let deflated = deflated.clone()?;
-        let (header, n) = session
-            .compressed_frame_header(kind, deflated.len(), compressor)
-            .ok()??;
-        Some((header[..n].to_vec(), deflated))
+        let Some(deflated) = deflated.clone() else {
+            // It did not shrink; without context on our side, plain is as good.
+            return SharedSend::Plain;
+        };
+        match session.compressed_frame_header(kind, deflated.len(), compressor) {
+            Ok(Some((header, n))) => SharedSend::Compressed(header[..n].to_vec(), deflated),
+            _ => SharedSend::Own,
+        }
     }
+}
+
+/// See [`BroadcastCompressor::choose`].
+enum SharedSend {
+    /// This header, then the shared compressed payload.
+    Compressed(Vec<u8>, Bytes),
+    /// The shared uncompressed frame as it is.
+    Plain,
+    /// Whatever the session itself would do (see [`WsProtocol::queue_forced`]).
+    Own,
 }
 
 impl<H: Handler> WsProtocol<H> {
@@ -204,17 +222,19 @@ impl<H: Handler> WsProtocol<H> {
                 ..
             } => {
                 let payload = frame.slice(header_len..);
-                let shared = endpoint.broadcast.deflated(
+                let how = endpoint.broadcast.choose(
                     session,
                     kind,
                     &payload,
                     &deflated,
                     &endpoint.counters,
                 );
-                if let Some((header, compressed)) = shared {
+                if let SharedSend::Compressed(header, compressed) = how {
                     // Compressed once for every connection it fits.
                     queue_frame(session, transport, &header, compressed);
-                } else if session.plain_frame_header(kind, payload.len()).is_some() {
+                } else if matches!(how, SharedSend::Plain)
+                    || session.plain_frame_header(kind, payload.len()).is_some()
+                {
                     // This connection may send the shared frame as it is.
                     queue_frame(session, transport, &[], frame);
                 } else {

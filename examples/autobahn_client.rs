@@ -4,13 +4,15 @@
 //!   cargo run --release --example autobahn_client -- ws://127.0.0.1:9002 AGENT [--loop]
 //!
 //! By default the blocking `wsloop::client` runs each case; with `--loop` a
-//! `WsProtocol::client` connection on an event loop does. See
+//! `WsProtocol::client` connection on an event loop does. Both offer
+//! permessage-deflate with the default settings. See
 //! `scripts/autobahn-client.sh`.
 
 use std::error::Error;
 use std::time::Duration;
 
 use wsloop::client::{self, ClientError, WsUrl};
+use wsloop::ws::deflate::DeflateConfig;
 use wsloop::{App, Config, EventLoop, Handler, Message, WebSocket, WsProtocol};
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -39,7 +41,11 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 fn run_blocking(url: &str) {
-    let mut ws = match client::connect(url) {
+    let options = client::ConnectOptions {
+        deflate: DeflateConfig::default(),
+        ..Default::default()
+    };
+    let mut ws = match client::connect_with(url, &options) {
         Ok(ws) => ws,
         Err(e) => return eprintln!("{url}: {e}"),
     };
@@ -67,7 +73,8 @@ impl Handler for Echo {
 fn run_on_loop(url: &str) -> Result<(), Box<dyn Error>> {
     let parsed = WsUrl::parse(url)?;
     let addr = parsed.socket_addrs()?[0];
-    let mut lp = EventLoop::new(App::new(Echo, Config::default()))?;
+    let config = Config::default().with_deflate(DeflateConfig::default());
+    let mut lp = EventLoop::new(App::new(Echo, config))?;
     lp.connect(addr, WsProtocol::client(parsed.client_request(&[])))?;
     while lp.open_connections() > 0 {
         lp.turn(Some(Duration::from_millis(100)))?;

@@ -12,11 +12,14 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund)
 # tests/chat_redis.rs starts its own redis-server processes.
 command -v redis-server || (apt-get update && apt-get install -y redis-server)
-# The independent wss:// peer of tests/tls_*.rs; pip skips it when present.
-python3 -m pip install --quiet 'websockets==15.0.1'
 # tests/metrics.rs checks /metrics with this independent parser of the
 # Prometheus text format; pinned, and a no-op once installed.
 python3 -m pip install --quiet --disable-pip-version-check 'prometheus-client==0.21.1'
+# The independent peer of tests/deflate_websockets.rs and tests/tls_*.rs.
+WEBSOCKETS_VERSION=15.0.1
+if ! python3 -c "import websockets, sys; sys.exit(websockets.__version__ != '$WEBSOCKETS_VERSION')" 2>/dev/null; then
+    python3 -m pip install --quiet "websockets==$WEBSOCKETS_VERSION"
+fi
 cargo test --release
 scripts/soak.sh 45
 scripts/fuzz.sh 20

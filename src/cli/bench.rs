@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use wsloop::client::WsUrl;
 use wsloop::loadgen::{self, LoadConfig, Progress, Report};
+use wsloop::ws::deflate::DeflateConfig;
 
 use super::{parse_size, parse_timeout, Timeout};
 
@@ -52,6 +53,14 @@ pub struct Args {
     pub grace: Timeout,
     #[command(flatten)]
     pub tls: super::tls::ClientTls,
+    /// Offer permessage-deflate (default settings); the report shows the
+    /// wire bytes per payload byte.
+    #[arg(long, conflicts_with = "raw")]
+    pub deflate: bool,
+    /// Send chat-like JSON text (which compresses as chat traffic does)
+    /// instead of random bytes or letters.
+    #[arg(long, conflicts_with = "binary")]
+    pub chat_payload: bool,
 }
 
 /// Runs the benchmark; fails (non-zero exit) if any error occurred.
@@ -110,6 +119,8 @@ pub fn run(args: Args) -> io::Result<()> {
             "raw": config.raw,
             "connect_rate": config.connect_rate,
             "tls": config.tls.is_some(),
+            "deflate": config.deflate.is_some(),
+            "chat_payload": config.chat_payload,
         });
         println!("{json}");
     } else {
@@ -163,6 +174,8 @@ fn load_config(args: &Args) -> io::Result<LoadConfig> {
         connect_rate: args.connect_rate,
         grace: args.grace.0.unwrap_or(Duration::ZERO),
         tls,
+        deflate: args.deflate.then(DeflateConfig::default),
+        chat_payload: args.chat_payload,
     })
 }
 
@@ -191,5 +204,12 @@ fn print_report(r: &Report, connect_rate: bool) {
         ms(0.999),
         r.histogram.max() as f64 / 1e6
     );
+    if r.wire_bytes > 0 {
+        println!(
+            "wire         {} bytes received ({:.3} per payload byte)",
+            r.wire_bytes,
+            r.wire_ratio()
+        );
+    }
     println!("errors       {}", r.errors);
 }

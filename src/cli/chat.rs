@@ -38,6 +38,9 @@ pub struct Args {
     pub metrics: super::MetricsArgs,
     #[command(flatten)]
     pub trace: super::TraceArgs,
+    /// permessage-deflate settings.
+    #[command(flatten)]
+    pub deflate: super::deflate::DeflateArgs,
 }
 
 /// Runs the chat server until SIGINT/SIGTERM.
@@ -51,6 +54,10 @@ pub fn run(args: Args) -> std::io::Result<()> {
     config.max_write_buffer = args.max_write_buffer.max(args.max_message_size + 64);
     config.tls = args.tls.acceptor()?;
     config.metrics = args.metrics.on_server_port();
+    config.deflate = args
+        .deflate
+        .config(wsloop::ws::Role::Server)
+        .map_err(std::io::Error::other)?;
 
     // The room outlives any one loop: it is made first, and learns the
     // server's handle once the server is bound.

@@ -33,6 +33,9 @@ pub struct Args {
     pub wait: Timeout,
     #[command(flatten)]
     pub tls: super::tls::ClientTls,
+    /// permessage-deflate settings.
+    #[command(flatten)]
+    pub deflate: super::deflate::DeflateArgs,
 }
 
 /// What the loop thread knows about the one connection.
@@ -85,7 +88,12 @@ pub fn run(args: Args) -> io::Result<()> {
     let protocols: Vec<&str> = args.protocols.iter().map(String::as_str).collect();
     // An interactive session may sit quiet for long: keepalive pings keep
     // middleboxes from dropping it, and there is no idle timeout.
-    let mut lp: ConsoleLoop = EventLoop::new(App::new(Console::default(), Config::default()))?;
+    let mut config = Config::default();
+    config.deflate = args
+        .deflate
+        .config(wsloop::ws::Role::Client)
+        .map_err(io::Error::other)?;
+    let mut lp: ConsoleLoop = EventLoop::new(App::new(Console::default(), config))?;
     let protocol = WsProtocol::client(url.client_request(&protocols));
     let id = if url.secure {
         lp.connect_tls(addr, &args.tls.connector(&url.host)?, protocol)?

@@ -1,8 +1,10 @@
 //! `wsloop echo`: the WebSocket echo server.
 
 use std::net::SocketAddr;
+use wsloop::ws::Role;
 use wsloop::{Config, Handler, Message, Server, WebSocket, WriteLimits};
 
+use super::deflate::DeflateArgs;
 use super::{parse_size, parse_timeout, Timeout};
 
 /// Options of `wsloop echo`.
@@ -46,6 +48,9 @@ pub struct Args {
     pub metrics: super::MetricsArgs,
     #[command(flatten)]
     pub trace: super::TraceArgs,
+    /// permessage-deflate settings.
+    #[command(flatten)]
+    pub deflate: DeflateArgs,
 }
 
 impl Args {
@@ -62,6 +67,7 @@ impl Args {
         config.max_connections = (self.max_connections > 0).then_some(self.max_connections);
         config.tls = self.tls.acceptor().map_err(|e| e.to_string())?;
         config.metrics = self.metrics.on_server_port();
+        config.deflate = self.deflate.config(Role::Server)?;
         Ok(config)
     }
 }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chat;
 pub mod client;
+pub mod deflate;
 pub mod echo;
 pub mod tcp_echo;
 pub mod tls;

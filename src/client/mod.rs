@@ -33,6 +33,8 @@ use crate::transport::READ_CHUNK;
 use stream::Stream;
 
 use crate::tls::{self, Trust};
+use crate::ws::deflate::{DeflateConfig, PerMessageDeflate};
+use crate::ws::extension::configure_session;
 use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
 use crate::ws::reader::EventReader;
 use crate::ws::{close, Event, Limits, Message, Role, Session};
@@ -98,6 +100,8 @@ pub struct ConnectOptions {
     pub limits: Limits,
     /// For `wss://`: whom to trust (default: the platform's roots).
     pub trust: Trust,
+    /// permessage-deflate, offered when `enabled` (off by default).
+    pub deflate: DeflateConfig,
 }
 
 impl Default for ConnectOptions {
@@ -108,6 +112,10 @@ impl Default for ConnectOptions {
             close_timeout: Duration::from_secs(10),
             limits: Limits::default(),
             trust: Trust::default(),
+            deflate: DeflateConfig {
+                enabled: false,
+                ..DeflateConfig::default()
+            },
         }
     }
 }
@@ -136,7 +144,12 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
         path: url.path.clone(),
         subprotocols: options.subprotocols.clone(),
     };
-    let handshake = ClientHandshake::new(&target, &[]);
+    let extensions = if options.deflate.enabled {
+        vec![PerMessageDeflate::shared(options.deflate)]
+    } else {
+        Vec::new()
+    };
+    let handshake = ClientHandshake::new(&target, &extensions);
     stream.write_all(&handshake.request_bytes())?;
 
     let mut input = Vec::new();
@@ -169,9 +182,11 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
         }
     };
     stream.set_read_timeout(None)?;
+    let mut session = Session::new(Role::Client, options.limits);
+    configure_session(&extensions, &request.extensions, &mut session);
     Ok(Client {
         stream,
-        session: Session::new(Role::Client, options.limits),
+        session,
         input,
         output: Vec::new(),
         subprotocol: request.subprotocol,

@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::{Shared, Workload};
 use crate::protocol::Protocol;
 use crate::reactor::Context;
+use crate::ws::extension::configure_session;
 use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
 use crate::ws::reader::EventReader;
 use crate::ws::{close, Event, Limits, Opcode, Role, Session};
@@ -59,7 +60,10 @@ impl LoadConn {
                 path: workload.path.clone(),
                 subprotocols: Vec::new(),
             };
-            Phase::Handshake(Box::new(ClientHandshake::new(&target, &[])))
+            Phase::Handshake(Box::new(ClientHandshake::new(
+                &target,
+                &workload.extensions,
+            )))
         };
         LoadConn {
             phase,
@@ -75,9 +79,11 @@ impl LoadConn {
     }
 
     /// Offset into the payload pool of message number `n`: consecutive
-    /// messages differ, so a reordered or repeated echo is caught.
-    fn offset(n: u64, pool: usize, size: usize) -> usize {
-        (n % (pool - size + 1) as u64) as usize
+    /// messages differ, so a reordered or repeated echo is caught. They
+    /// start `stride` bytes apart (see [`Workload::stride`]).
+    fn offset(n: u64, pool: usize, size: usize, stride: usize) -> usize {
+        let distinct = ((pool - size) / stride + 1) as u64;
+        (n % distinct) as usize * stride
     }
 
     fn error(&mut self, cx: &mut Context<'_, Self>, what: &str) {
@@ -117,7 +123,7 @@ impl LoadConn {
     fn send_one(&mut self, cx: &mut Context<'_, Self>) {
         let (shared, mut ops) = cx.split();
         let w = &shared.workload;
-        let off = Self::offset(self.sent, shared.payload.len(), w.size);
+        let off = Self::offset(self.sent, shared.payload.len(), w.size, w.stride);
         let payload = &shared.payload[off..off + w.size];
         match &mut self.phase {
             Phase::Raw => ops.transport().write(payload),
@@ -164,7 +170,7 @@ impl LoadConn {
 
     fn check_echo(&self, shared: &Shared, echo: &[u8]) -> bool {
         let w = &shared.workload;
-        let off = Self::offset(self.received, shared.payload.len(), w.size);
+        let off = Self::offset(self.received, shared.payload.len(), w.size, w.stride);
         echo == &shared.payload[off..off + w.size]
     }
 
@@ -175,7 +181,7 @@ impl LoadConn {
             }
             let shared = cx.shared();
             let size = shared.workload.size;
-            let off = Self::offset(self.received, shared.payload.len(), size) + self.raw_pos;
+            let off = Self::offset(self.received, shared.payload.len(), size, 1) + self.raw_pos;
             let n = data.len().min(size - self.raw_pos);
             if data[..n] != shared.payload[off..off + n] {
                 return self.error(cx, "raw echo differs from what was sent");
@@ -211,6 +217,7 @@ impl LoadConn {
                 cx.write_with(|out| session.take_pending(out));
             }
         }
+        cx.shared().counts.wire_bytes += reader.consumed() as u64;
         reader.consumed()
     }
 
@@ -246,9 +253,11 @@ impl LoadConn {
         let Phase::Handshake(handshake) = &self.phase else {
             return 0;
         };
-        let head_len = match handshake.receive(data) {
+        let (head_len, request) = match handshake.receive(data) {
             ClientStep::NeedMore => return 0,
-            ClientStep::Upgraded { head_len, .. } => head_len,
+            ClientStep::Upgraded {
+                head_len, request, ..
+            } => (head_len, request),
             ClientStep::Failed(e) => {
                 self.error(cx, &e.to_string());
                 return data.len();
@@ -256,7 +265,10 @@ impl LoadConn {
         };
         let size = cx.shared().workload.size;
         let limits = Limits::new(size.max(Limits::default().max_message_size));
-        self.phase = Phase::Open(Box::new(Session::new(Role::Client, limits)));
+        let mut session = Session::new(Role::Client, limits);
+        let extensions = &cx.shared().workload.extensions;
+        configure_session(extensions, &request.extensions, &mut session);
+        self.phase = Phase::Open(Box::new(session));
         cx.shared().counts.handshakes += 1;
         self.became_ready(cx);
         self.pump(cx);

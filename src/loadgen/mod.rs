@@ -30,6 +30,8 @@ pub use report::{Progress, Report};
 
 use crate::reactor::EventLoop;
 use crate::transport::TlsConnector;
+use crate::ws::deflate::{DeflateConfig, PerMessageDeflate};
+use crate::ws::extension::Extensions;
 
 /// Distinct payload offsets: consecutive messages differ in content.
 const OFFSETS: usize = 251;
@@ -70,6 +72,11 @@ pub struct LoadConfig {
     pub grace: Duration,
     /// Connect over TLS with this (`wss://`, or `--raw` against a TLS echo).
     pub tls: Option<TlsConnector>,
+    /// Offer permessage-deflate with these settings (WebSocket only).
+    pub deflate: Option<DeflateConfig>,
+    /// Payloads of chat-like JSON text, which compresses as real traffic
+    /// does, instead of random bytes or letters (implies text).
+    pub chat_payload: bool,
 }
 
 /// The per-connection view of a [`LoadConfig`].
@@ -82,6 +89,12 @@ pub(crate) struct Workload {
     pub(crate) connect_rate: bool,
     pub(crate) host: String,
     pub(crate) path: String,
+    pub(crate) extensions: Extensions,
+    /// Bytes between the starts of consecutive messages in the pool: 1
+    /// normally; a whole message with deflate, whose window would
+    /// otherwise find each message in the one before and measure a ratio
+    /// no real traffic has.
+    pub(crate) stride: usize,
 }
 
 /// Plain counters of one loop, published to [`Live`] after every turn.
@@ -93,6 +106,8 @@ pub(crate) struct Counts {
     pub(crate) handshakes: u64,
     pub(crate) connected: u64,
     pub(crate) closed: u64,
+    /// Bytes received on open WebSocket connections, frames included.
+    pub(crate) wire_bytes: u64,
 }
 
 /// State shared by the connections of one generator loop.
@@ -231,6 +246,7 @@ pub fn run(config: &LoadConfig, mut tick: impl FnMut(&Progress)) -> io::Result<R
                 counts.errors += c.errors;
                 counts.handshakes += c.handshakes;
                 counts.connected += c.connected;
+                counts.wire_bytes += c.wire_bytes;
             }
             Ok(Err(e)) => {
                 done += 1;
@@ -265,6 +281,7 @@ pub fn run(config: &LoadConfig, mut tick: impl FnMut(&Progress)) -> io::Result<R
         errors: counts.errors,
         handshakes: counts.handshakes,
         connections: counts.connected,
+        wire_bytes: counts.wire_bytes,
         histogram,
     })
 }
@@ -274,13 +291,41 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000_000, 3).expect("valid histogram bounds")
 }
 
-fn payload_pool(size: usize, text: bool) -> Box<[u8]> {
-    let len = size + OFFSETS;
-    if text {
+fn payload_pool(size: usize, stride: usize, text: bool, chat: bool) -> Box<[u8]> {
+    let len = size + OFFSETS * stride;
+    if chat {
+        chat_text(len).into()
+    } else if text {
         (0..len).map(|_| fastrand::alphanumeric() as u8).collect()
     } else {
         (0..len).map(|_| fastrand::u8(..)).collect()
     }
+}
+
+/// `len` bytes of chat-like JSON lines: a few users, rooms and words in
+/// random order, so the text repeats the way chat traffic does.
+fn chat_text(len: usize) -> Vec<u8> {
+    const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    const ROOMS: [&str; 3] = ["general", "random", "dev"];
+    const WORDS: [&str; 16] = [
+        "the", "build", "is", "green", "again", "who", "broke", "deploy", "lunch", "at", "noon",
+        "ok", "thanks", "merged", "review", "please",
+    ];
+    let mut out = String::with_capacity(len + 128);
+    while out.len() < len {
+        let words: Vec<&str> = (0..fastrand::usize(3..12))
+            .map(|_| WORDS[fastrand::usize(..WORDS.len())])
+            .collect();
+        out.push_str(&format!(
+            "{{\"type\":\"message\",\"room\":\"{}\",\"user\":\"{}\",\"id\":{},\"text\":\"{}\"}}\n",
+            ROOMS[fastrand::usize(..ROOMS.len())],
+            USERS[fastrand::usize(..USERS.len())],
+            fastrand::u32(..100_000),
+            words.join(" ")
+        ));
+    }
+    out.truncate(len);
+    out.into_bytes()
 }
 
 /// One generator loop, on the calling thread.
@@ -293,15 +338,29 @@ fn run_loop(
 ) -> io::Result<(Histogram<u64>, Counts)> {
     let workload = Workload {
         raw: config.raw,
-        text: config.text && !config.raw,
+        text: (config.text || config.chat_payload) && !config.raw,
         size: config.size,
         pipeline: config.pipeline,
         connect_rate: config.connect_rate,
         host: config.host.clone(),
         path: config.path.clone(),
+        // At most 64 MiB of pool per loop however large the messages.
+        stride: match config.deflate {
+            Some(_) if !config.raw => config.size.min((64 << 20) / OFFSETS),
+            _ => 1,
+        },
+        extensions: match config.deflate {
+            Some(deflate) if !config.raw => vec![PerMessageDeflate::shared(deflate)],
+            _ => Vec::new(),
+        },
     };
     let shared = Shared {
-        payload: payload_pool(config.size, workload.text),
+        payload: payload_pool(
+            config.size,
+            workload.stride,
+            workload.text,
+            config.chat_payload,
+        ),
         workload,
         histogram: new_histogram(),
         counts: Counts::default(),

@@ -38,6 +38,9 @@ pub struct Report {
     pub handshakes: u64,
     /// TCP connections established.
     pub connections: u64,
+    /// Bytes received on WebSocket connections, frame headers included:
+    /// against `bytes`, what compression saved.
+    pub wire_bytes: u64,
     /// Round-trip times in nanoseconds (connect-rate mode: from connect to
     /// the echo of the one message).
     pub histogram: Histogram<u64>,
@@ -63,6 +66,12 @@ impl Report {
         self.per_sec(self.handshakes)
     }
 
+    /// Wire bytes received per payload byte echoed: about 1 without
+    /// compression, below 1 with permessage-deflate on compressible data.
+    pub fn wire_ratio(&self) -> f64 {
+        self.wire_bytes as f64 / (self.bytes as f64).max(1.0)
+    }
+
     /// The latency at quantile `q` (0.5 for the median).
     pub fn latency(&self, q: f64) -> Duration {
         Duration::from_nanos(self.histogram.value_at_quantile(q))
@@ -81,6 +90,8 @@ impl Report {
             "messages_per_sec": self.messages_per_sec(),
             "mb_per_sec": self.mb_per_sec(),
             "handshakes_per_sec": self.handshakes_per_sec(),
+            "wire_bytes": self.wire_bytes,
+            "wire_ratio": self.wire_ratio(),
             "latency_us": {
                 "p50": us(0.5),
                 "p90": us(0.9),

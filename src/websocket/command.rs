@@ -8,6 +8,8 @@
 //! [`Config::overflow`](super::Config::overflow): close itself with 1008,
 //! or drop the message.
 
+use std::sync::{Arc, OnceLock};
+
 use bytes::Bytes;
 
 use super::clock::Stamp;
@@ -15,8 +17,10 @@ use super::outgoing::{self, Tail, SHARE_THRESHOLD};
 use super::state::State;
 use super::{Handler, Overflow, WsCounters, WsProtocol};
 use crate::reactor::Context;
+use crate::transport::Transport;
+use crate::ws::deflate::{DeflateConfig, SharedCompressor};
 use crate::ws::frame::FrameHeader;
-use crate::ws::{close, Message, Opcode};
+use crate::ws::{close, Message, Opcode, Session};
 
 /// Work delivered to one connection from elsewhere (another connection's
 /// handler, or another thread).
@@ -41,6 +45,10 @@ pub enum WsCommand {
         frame: Bytes,
         /// Where the payload starts in `frame`.
         header_len: usize,
+        /// The payload compressed for connections that negotiated
+        /// permessage-deflate without context takeover: filled by the
+        /// first of them, then shared by all (see [`DeflatedOnce`]).
+        deflated: DeflatedOnce,
     },
     /// Start the closing handshake.
     Close {
@@ -77,8 +85,98 @@ impl WsCommand {
             kind: msg.opcode(),
             frame: frame.into(),
             header_len,
+            deflated: DeflatedOnce::default(),
         }
     }
+}
+
+/// A broadcast payload compressed at most once, by whichever connection
+/// needs it first; every clone of a [`WsCommand::Frame`] shares it, on
+/// every loop. `None` inside: compression did not pay, send it plain.
+#[derive(Clone, Debug, Default)]
+pub struct DeflatedOnce(Arc<OnceLock<Option<Bytes>>>);
+
+/// Queues `head` (a header, or nothing) and then `bytes`, shared by
+/// reference unless small enough that copying them into the queue's tail
+/// beats a chunk of their own.
+fn queue_frame(session: &mut Session, transport: &mut Transport, head: &[u8], bytes: Bytes) {
+    if head.len() + bytes.len() < SHARE_THRESHOLD {
+        let mut frame = head.to_vec();
+        frame.extend_from_slice(&bytes);
+        outgoing::queue_after_pending(session, transport, &frame, Tail::None);
+    } else {
+        outgoing::queue_after_pending(session, transport, head, Tail::Shared(bytes));
+    }
+}
+
+/// The loop's compressor for broadcasts: one zlib stream, no context kept,
+/// with the server's own window and level.
+pub(crate) struct BroadcastCompressor {
+    compressor: Option<SharedCompressor>,
+    min_size: usize,
+}
+
+impl BroadcastCompressor {
+    pub(crate) fn new(config: &DeflateConfig) -> Self {
+        BroadcastCompressor {
+            compressor: config.enabled.then(|| {
+                SharedCompressor::new(
+                    config.level,
+                    config.mem_level,
+                    config.server_max_window_bits,
+                )
+            }),
+            min_size: config.min_size,
+        }
+    }
+
+    /// How `session` sends a broadcast payload: the shared compressed
+    /// bytes (compressing them on first use), the shared plain frame, or
+    /// on its own.
+    fn choose(
+        &mut self,
+        session: &Session,
+        kind: Opcode,
+        payload: &[u8],
+        once: &DeflatedOnce,
+        counters: &WsCounters,
+    ) -> SharedSend {
+        let Some(compressor) = self.compressor.as_mut() else {
+            return SharedSend::Own;
+        };
+        // Only a connection that fits may trigger the compression.
+        let fits = payload.len() >= self.min_size
+            && matches!(
+                session.compressed_frame_header(kind, 0, compressor),
+                Ok(Some(_))
+            );
+        if !fits {
+            return SharedSend::Own;
+        }
+        let deflated = once.0.get_or_init(|| {
+            WsCounters::bump(&counters.broadcasts_compressed);
+            let out = compressor.compress(payload);
+            (out.len() < payload.len()).then(|| out.into())
+        });
+        let Some(deflated) = deflated.clone() else {
+            // It did not shrink; without context on our side, plain is as good.
+            return SharedSend::Plain;
+        };
+        match session.compressed_frame_header(kind, deflated.len(), compressor) {
+            Ok(Some((header, n))) => SharedSend::Compressed(header[..n].to_vec(), deflated),
+            _ => SharedSend::Own,
+        }
+    }
+}
+
+/// See [`BroadcastCompressor::choose`].
+enum SharedSend {
+    /// This header, then the shared compressed payload.
+    Compressed(Vec<u8>, Bytes),
+    /// The shared uncompressed frame as it is.
+    Plain,
+    /// Whatever the session itself would do (see [`WsProtocol::queue_forced`]).
+    Own,
 }
 
 impl<H: Handler> WsProtocol<H> {
@@ -114,27 +212,37 @@ impl<H: Handler> WsProtocol<H> {
             self.overflow(cx);
             return;
         }
+        let (endpoint, mut ops) = cx.split();
         let session = &mut self.conn.session;
-        let transport = cx.transport();
+        let transport = ops.transport();
         match command {
             WsCommand::Frame {
-                frame, header_len, ..
-            } if session.frame_header(kind, frame.len() - header_len).is_ok() => {
-                // This connection may send the shared frame as it is.
-                if frame.len() < SHARE_THRESHOLD {
-                    // Small: copying the encoded bytes into the queue's
-                    // tail beats a chunk of its own.
-                    outgoing::queue_after_pending(session, transport, &frame, Tail::None);
-                } else {
-                    outgoing::queue_after_pending(session, transport, &[], Tail::Shared(frame));
-                }
-            }
-            WsCommand::Frame {
-                frame, header_len, ..
+                frame,
+                header_len,
+                deflated,
+                ..
             } => {
-                // Client role: the payload must be masked per connection.
                 let payload = frame.slice(header_len..);
-                let _ = outgoing::send_shared(session, transport, kind, payload);
+                let how = endpoint.broadcast.choose(
+                    session,
+                    kind,
+                    &payload,
+                    &deflated,
+                    &endpoint.counters,
+                );
+                if let SharedSend::Compressed(header, compressed) = how {
+                    // Compressed once for every connection it fits.
+                    queue_frame(session, transport, &header, compressed);
+                } else if matches!(how, SharedSend::Plain)
+                    || session.plain_frame_header(kind, payload.len()).is_some()
+                {
+                    // This connection may send the shared frame as it is.
+                    queue_frame(session, transport, &[], frame);
+                } else {
+                    // Client role (masks per connection), or a compressor
+                    // of its own: the session encodes the payload.
+                    let _ = outgoing::send_shared(session, transport, kind, payload);
+                }
             }
             WsCommand::Send { payload, .. } => {
                 let _ = outgoing::send_shared(session, transport, kind, payload);

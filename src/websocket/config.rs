@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::transport::{TlsAcceptor, WriteLimits};
+use crate::ws::deflate::DeflateConfig;
 use crate::ws::{HandshakeConfig, Limits};
 
 /// What happens when a message forced onto a connection (a broadcast, or a
@@ -60,6 +61,11 @@ pub struct Config {
     /// Prometheus text format, before the handler sees the request
     /// (default off; the command-line servers turn it on).
     pub metrics: bool,
+    /// permessage-deflate: accepted (server) or offered (client) when
+    /// `enabled`, with these compression settings. Off by default, since a
+    /// compressing connection costs memory (see docs/PERFORMANCE.md);
+    /// [`Config::with_deflate`] turns it on.
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -81,6 +87,10 @@ impl Default for Config {
             shared_connection_count: None,
             tls: None,
             metrics: false,
+            deflate: DeflateConfig {
+                enabled: false,
+                ..DeflateConfig::default()
+            },
         }
     }
 }
@@ -97,6 +107,15 @@ impl Config {
     pub fn with_max_message_size(mut self, size: usize) -> Self {
         self.limits = Limits::new(size);
         self.max_write_buffer = self.max_write_buffer.max(size + 2 * self.write_limits.high);
+        self
+    }
+
+    /// Turns permessage-deflate on with `deflate`'s settings.
+    pub fn with_deflate(mut self, deflate: DeflateConfig) -> Self {
+        self.deflate = DeflateConfig {
+            enabled: true,
+            ..deflate
+        };
         self
     }
 }

@@ -32,6 +32,9 @@ pub struct WsCounters {
     /// Opening handshakes answered with an HTTP error, by status: see
     /// [`WsCounters::rejections`].
     pub rejections_by_status: [AtomicU64; REJECTION_STATUSES.len() + 1],
+    /// Broadcast payloads compressed once by the loop's shared compressor
+    /// (then sent to every connection without context takeover).
+    pub broadcasts_compressed: AtomicU64,
 }
 
 /// The close codes counted one by one (RFC 6455 7.4.1 and the IANA

@@ -54,7 +54,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use command::WsCommand;
+pub use command::{DeflatedOnce, WsCommand};
 pub use config::{Config, Overflow};
 pub use counters::{WsCounters, CLOSE_CODES, REJECTION_STATUSES};
 pub use handler::Handler;
@@ -63,8 +63,11 @@ pub use socket::WebSocket;
 use crate::metrics::Registry;
 use crate::protocol::Protocol;
 use crate::reactor::Context;
+use crate::ws::deflate::params::EXTENSION_NAME;
+use crate::ws::deflate::PerMessageDeflate;
 use crate::ws::{close, ClientRequest, Role, Session};
 use clock::Stamp;
+use command::BroadcastCompressor;
 use state::State;
 
 /// Loop-wide state of a WebSocket endpoint: the application's handler, the
@@ -80,12 +83,21 @@ pub struct Endpoint<H> {
     /// The loops `GET /metrics` reports on (see [`Config::metrics`]); the
     /// server adds its own loop, and every loop of one process may share it.
     pub metrics: Arc<Registry>,
+    /// Compresses broadcasts once for every connection they fit.
+    pub(crate) broadcast: BroadcastCompressor,
 }
 
 impl<H> Endpoint<H> {
-    /// Wraps a handler with its settings.
-    pub fn new(handler: H, config: Config) -> Self {
+    /// Wraps a handler with its settings. When [`Config::deflate`] is
+    /// enabled, permessage-deflate joins the handshake's extensions
+    /// (unless the list already has it).
+    pub fn new(handler: H, mut config: Config) -> Self {
+        let extensions = &mut config.handshake.extensions;
+        if config.deflate.enabled && !extensions.iter().any(|e| e.name() == EXTENSION_NAME) {
+            extensions.push(PerMessageDeflate::shared(config.deflate));
+        }
         Endpoint {
+            broadcast: BroadcastCompressor::new(&config.deflate),
             handler,
             config,
             counters: Arc::default(),

@@ -10,6 +10,7 @@ use super::isolation::answer_http;
 use super::state::State;
 use super::{timers, Endpoint, Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
+use crate::ws::extension::configure_session;
 use crate::ws::handshake::{ClientStep, ServerStep};
 use crate::ws::{
     ClientHandshake, HandshakeError, HttpRequest, ServerHandshake, Session, UpgradeRequest,
@@ -55,6 +56,7 @@ impl<H: Handler> WsProtocol<H> {
             config,
             counters,
             metrics,
+            ..
         } = cx.shared();
         let step = ServerHandshake::new(&config.handshake).receive(data, |head| {
             if config.metrics && is_scrape(head) {
@@ -128,6 +130,8 @@ impl<H: Handler> WsProtocol<H> {
         self.state = State::Open;
         let config = &cx.shared().config;
         self.conn.session = Session::new(self.conn.session.role(), config.limits);
+        let extensions = &config.handshake.extensions;
+        configure_session(extensions, &request.extensions, &mut self.conn.session);
         let now = Stamp::at(cx.now());
         self.last_received = now;
         self.conn.last_activity = now;

@@ -60,7 +60,9 @@ pub(crate) fn queue_after_pending(
 }
 
 /// Queues one message whose payload is already shared. A server writes the
-/// header and then the payload by reference; a client must mask, and so copies.
+/// header and then the payload by reference; a client must mask, and a
+/// session that compresses must run its own compressor, so both encode
+/// into the queue.
 pub(crate) fn send_shared(
     session: &mut Session,
     transport: &mut Transport,
@@ -68,7 +70,7 @@ pub(crate) fn send_shared(
     payload: Bytes,
 ) -> Result<(), SendError> {
     if payload.len() >= SHARE_THRESHOLD {
-        if let Ok((header, len)) = session.frame_header(kind, payload.len()) {
+        if let Some((header, len)) = session.plain_frame_header(kind, payload.len()) {
             let _ = queue_after_pending(session, transport, &header[..len], Tail::Shared(payload));
             return Ok(());
         }
@@ -79,8 +81,9 @@ pub(crate) fn send_shared(
 }
 
 /// Queues one message borrowed from the caller. Large server payloads are
-/// written through; everything else (small payloads, client role, or an
-/// error that `Session::send` reports) is encoded into the queue.
+/// written through; everything else (small payloads, client role, a
+/// payload to compress, or an error that `Session::send` reports) is
+/// encoded into the queue.
 pub(crate) fn send_borrowed(
     session: &mut Session,
     transport: &mut Transport,
@@ -88,7 +91,7 @@ pub(crate) fn send_borrowed(
     payload: &[u8],
 ) -> Result<(), SendError> {
     let header = (payload.len() >= WRITE_THROUGH_THRESHOLD)
-        .then(|| session.frame_header(kind, payload.len()).ok())
+        .then(|| session.plain_frame_header(kind, payload.len()))
         .flatten();
     let result = match header {
         Some((header, len)) => {

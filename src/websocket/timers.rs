@@ -108,7 +108,13 @@ impl<H: Handler> WsProtocol<H> {
             cx.set_timer(interval - quiet, PING);
             return;
         }
+        let release_idle = cx.shared().config.deflate.release_idle;
         let session = &mut self.conn.session;
+        if release_idle {
+            // Quiet for a whole interval: zlib's buffers can go until the
+            // next compressed message (only where no context is kept).
+            session.release_idle_deflate();
+        }
         if cx
             .write_with(|out| session.ping(b"wsloop", out))
             .is_some_and(|r| r.is_ok())

@@ -7,11 +7,16 @@
 //! answer on the client side. The handshake does the parsing and rendering
 //! of the header, so an extension deals only in [`ExtensionParams`].
 //!
-//! No extension is implemented yet: with an empty list the server declines
-//! every offer and the client offers nothing and refuses any answer.
+//! With an empty list the server declines every offer and the client offers
+//! nothing and refuses any answer. The crate's one extension is
+//! permessage-deflate ([`crate::ws::deflate::PerMessageDeflate`]); once a
+//! connection opens, [`configure_session`] lets each agreed extension set
+//! up the [`Session`].
 
 use std::fmt;
 use std::sync::Arc;
+
+use super::session::Session;
 
 /// One element of a `Sec-WebSocket-Extensions` header: an extension's name
 /// and its parameters, e.g. `permessage-deflate; client_max_window_bits`.
@@ -40,57 +45,23 @@ impl ExtensionParams {
             .map(|(_, v)| v.as_deref())
     }
 
-    /// Parses every element of the given header values, in order. Quoted
-    /// parameter values may hold commas and semicolons.
+    /// Parses every element of the given header values, in order (RFC
+    /// 6455 section 9.1): comma-separated extensions, each a token and then
+    /// `;`-separated parameters, a parameter's value a token or a quoted
+    /// string whose content is a token. Names are lowercased; empty list
+    /// elements are skipped (RFC 7230 section 7).
     pub fn parse_list<'v>(
         values: impl IntoIterator<Item = &'v [u8]>,
-    ) -> Result<Vec<ExtensionParams>, String> {
+    ) -> Result<Vec<ExtensionParams>, ExtensionError> {
         let mut out = Vec::new();
         for value in values {
-            let value = std::str::from_utf8(value)
-                .map_err(|_| "Sec-WebSocket-Extensions is not UTF-8".to_string())?;
-            for element in split_outside_quotes(value, ',') {
-                out.push(Self::parse_element(element)?);
+            Lexer {
+                bytes: value,
+                pos: 0,
             }
-        }
-        if out.is_empty() {
-            return Err("empty Sec-WebSocket-Extensions".into());
+            .list(&mut out)?;
         }
         Ok(out)
-    }
-
-    fn parse_element(element: &str) -> Result<ExtensionParams, String> {
-        let bad = || format!("malformed Sec-WebSocket-Extensions element {element:?}");
-        let mut parts = split_outside_quotes(element, ';');
-        let name = parts.next().unwrap_or_default();
-        if !is_token(name) {
-            return Err(bad());
-        }
-        let mut params = Vec::new();
-        for part in parts {
-            let (key, value) = match part.split_once('=') {
-                None => (part, None),
-                Some((key, value)) => {
-                    let value = value.trim();
-                    let value = match value.strip_prefix('"') {
-                        Some(quoted) => quoted.strip_suffix('"').ok_or_else(bad)?,
-                        None => value,
-                    };
-                    if !is_token(value) {
-                        return Err(bad());
-                    }
-                    (key.trim(), Some(value.to_owned()))
-                }
-            };
-            if !is_token(key) {
-                return Err(bad());
-            }
-            params.push((key.to_owned(), value));
-        }
-        Ok(ExtensionParams {
-            name: name.to_owned(),
-            params,
-        })
     }
 
     /// Renders a list of elements as one header value.
@@ -131,6 +102,31 @@ pub trait Extension: fmt::Debug + Send + Sync {
     /// Client side: checks the parameters the server accepted with;
     /// `Err(reason)` fails the handshake.
     fn check_answer(&self, answer: &ExtensionParams) -> Result<(), String>;
+
+    /// Either side, once the connection opens: sets up the session to
+    /// speak the extension as `agreed` (what the server's answer said).
+    /// Extensions that change nothing in the framing keep the default.
+    fn configure(&self, agreed: &ExtensionParams, session: &mut Session) {
+        let _ = (agreed, session);
+    }
+}
+
+/// Sets up `session` for every extension agreed on, by asking the one of
+/// `ours` with that name. The adapter and both clients call it when a
+/// connection opens.
+pub fn configure_session(
+    ours: &[Arc<dyn Extension>],
+    agreed: &[ExtensionParams],
+    session: &mut Session,
+) {
+    for params in agreed {
+        if let Some(extension) = ours
+            .iter()
+            .find(|e| e.name().eq_ignore_ascii_case(&params.name))
+        {
+            extension.configure(params, session);
+        }
+    }
 }
 
 /// The extensions an endpoint speaks, in order of preference.
@@ -147,7 +143,7 @@ pub(crate) fn negotiate<'v>(
     if ours.is_empty() || offered.peek().is_none() {
         return Ok(Vec::new());
     }
-    let offers = ExtensionParams::parse_list(offered)?;
+    let offers = ExtensionParams::parse_list(offered).map_err(|e| e.to_string())?;
     let mut accepted = Vec::new();
     for extension in ours {
         let mine: Vec<ExtensionParams> = offers
@@ -179,7 +175,7 @@ pub(crate) fn check_answer<'v>(
     if ours.is_empty() {
         return Err(not_offered());
     }
-    let answers = ExtensionParams::parse_list(answered)?;
+    let answers = ExtensionParams::parse_list(answered).map_err(|e| e.to_string())?;
     for (i, answer) in answers.iter().enumerate() {
         if answers[..i].iter().any(|a| a.name == answer.name) {
             return Err(format!("server accepted {} twice", answer.name));
@@ -193,24 +189,134 @@ pub(crate) fn check_answer<'v>(
     Ok(answers)
 }
 
-/// Splits on `sep`, except inside double quotes; trims each part.
-fn split_outside_quotes(value: &str, sep: char) -> impl Iterator<Item = &str> {
-    let mut quoted = false;
-    value
-        .split(move |c: char| {
-            if c == '"' {
-                quoted = !quoted;
-            }
-            c == sep && !quoted
-        })
-        .map(str::trim)
+/// Why a `Sec-WebSocket-Extensions` value, or an extension's parameters,
+/// cannot be accepted. For a client this fails the handshake; for a server
+/// a malformed header is a 400.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtensionError(pub &'static str);
+
+impl fmt::Display for ExtensionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
-/// An RFC 7230 token: one or more visible characters that are not separators.
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+impl std::error::Error for ExtensionError {}
+
+/// A cursor over one header value.
+struct Lexer<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Lexer<'_> {
+    /// Appends every element of the value to `out`.
+    fn list(&mut self, out: &mut Vec<ExtensionParams>) -> Result<(), ExtensionError> {
+        loop {
+            self.skip_ows();
+            match self.peek() {
+                None => return Ok(()),
+                Some(b',') => {
+                    self.pos += 1;
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let name = self.token().ok_or(ExtensionError("bad extension name"))?;
+            let mut params = Vec::new();
+            loop {
+                self.skip_ows();
+                match self.peek() {
+                    None | Some(b',') => break,
+                    Some(b';') => self.pos += 1,
+                    Some(_) => return Err(ExtensionError("expected ';' or ','")),
+                }
+                self.skip_ows();
+                let param = self
+                    .token()
+                    .ok_or(ExtensionError("bad extension parameter"))?;
+                self.skip_ows();
+                let value = if self.peek() == Some(b'=') {
+                    self.pos += 1;
+                    self.skip_ows();
+                    Some(if self.peek() == Some(b'"') {
+                        self.quoted()?
+                    } else {
+                        self.token().ok_or(ExtensionError("bad parameter value"))?
+                    })
+                } else {
+                    None
+                };
+                params.push((param.to_ascii_lowercase(), value));
+            }
+            out.push(ExtensionParams {
+                name: name.to_ascii_lowercase(),
+                params,
+            });
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_ows(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    /// A token (RFC 7230 tchar+), or `None` if there is none here.
+    fn token(&mut self) -> Option<String> {
+        let start = self.pos;
+        while self.peek().is_some_and(is_tchar) {
+            self.pos += 1;
+        }
+        (self.pos > start).then(|| ascii_string(&self.bytes[start..self.pos]))
+    }
+
+    /// A quoted string; RFC 6455 requires its content, unescaped, to be a
+    /// token, so anything else is refused here.
+    fn quoted(&mut self) -> Result<String, ExtensionError> {
+        self.pos += 1; // the opening quote
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err(ExtensionError("unterminated quoted string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    let escaped = self
+                        .bytes
+                        .get(self.pos + 1)
+                        .copied()
+                        .ok_or(ExtensionError("unterminated quoted string"))?;
+                    out.push(escaped);
+                    self.pos += 2;
+                }
+                Some(c) => {
+                    out.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+        if out.is_empty() || !out.iter().copied().all(is_tchar) {
+            return Err(ExtensionError("quoted parameter value is not a token"));
+        }
+        Ok(ascii_string(&out))
+    }
+}
+
+/// An RFC 7230 tchar: a visible ASCII character that is not a separator.
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// Token bytes are ASCII, so this never loses anything.
+fn ascii_string(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[cfg(test)]
@@ -246,7 +352,10 @@ mod tests {
             &b"x-b"[..],
         ]);
         // The comma inside the quotes does not split, but is no token either.
-        assert!(list.unwrap_err().contains("x-a; q="));
+        assert_eq!(
+            list.unwrap_err(),
+            ExtensionError("quoted parameter value is not a token")
+        );
         let list = ExtensionParams::parse_list([
             &b"permessage-deflate; client_max_window_bits, x-a; q=\"15\""[..],
             &b"x-b"[..],
@@ -259,8 +368,11 @@ mod tests {
             ExtensionParams::render_list(&list),
             "permessage-deflate; client_max_window_bits, x-a; q=15, x-b"
         );
-        assert!(ExtensionParams::parse_list([&b""[..]]).is_err());
+        assert_eq!(ExtensionParams::parse_list([&b" , "[..]]), Ok(Vec::new()));
         assert!(ExtensionParams::parse_list([&b"a;;b"[..]]).is_err());
+        let quoted = ExtensionParams::parse_list([&b"A; B = \"1\\2\""[..]]).unwrap();
+        assert_eq!(quoted[0].name, "a");
+        assert_eq!(quoted[0].param("b"), Some(Some("12")));
     }
 
     #[test]

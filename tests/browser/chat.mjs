@@ -1,5 +1,6 @@
 // Drives the chat page of a running `wsloop chat` with two headless
-// Chromium pages: both join, talk, one closes, the other sees it leave.
+// Chromium pages: both join (with permessage-deflate), talk, one closes,
+// the other sees it leave.
 // Usage: node chat.mjs http://127.0.0.1:PORT/ [screenshot.png]
 // For an https:// URL, WSLOOP_TLS_CERT names the server's PEM certificate:
 // Chromium is told to trust that certificate's public key.
@@ -58,6 +59,11 @@ try {
   const alice = await openPage("alice");
   const bob = await openPage("bob");
   await alice.page.waitForFunction(() => document.querySelectorAll("#users li").length === 2);
+  // Chromium offers permessage-deflate and `wsloop chat` accepts it by default.
+  const extensions = await alice.page.evaluate(() => socket.extensions);
+  if (!extensions.startsWith("permessage-deflate")) {
+    throw new Error(`expected permessage-deflate, the page negotiated ${JSON.stringify(extensions)}`);
+  }
   await say(alice.page, "hello from alice");
   await logHas(bob.page, "alice:hello from alice");
   await say(bob.page, "hi alice, bob here");

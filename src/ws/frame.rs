@@ -29,6 +29,10 @@ pub const MAX_HEADER_LEN: usize = 14;
 /// Control frames carry at most this many payload bytes.
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// The RSV1 bit of the first header byte: "this message is compressed"
+/// once permessage-deflate is negotiated (RFC 7692 section 6).
+pub const RSV1: u8 = 0x40;
+
 /// What a frame carries. The reserved values 3-7 and 0xB-0xF are not
 /// representable: decoding rejects them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,21 +132,50 @@ pub fn decode_header(
     expect_masked: bool,
     max_frame_size: u64,
 ) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+    let decoded = decode(buf, expect_masked, max_frame_size, false)?;
+    Ok(decoded.map(|(header, _, len)| (header, len)))
+}
+
+/// Like [`decode_header`], for a connection that negotiated
+/// permessage-deflate: RSV1 is allowed on the first frame of a data message
+/// (Text or Binary) and returned as the middle value, "compressed". On a
+/// control or continuation frame it is still a 1002 (RFC 7692 section 6.1).
+pub fn decode_header_deflate(
+    buf: &[u8],
+    expect_masked: bool,
+    max_frame_size: u64,
+) -> Result<Option<(FrameHeader, bool, usize)>, ProtocolError> {
+    decode(buf, expect_masked, max_frame_size, true)
+}
+
+fn decode(
+    buf: &[u8],
+    expect_masked: bool,
+    max_frame_size: u64,
+    deflate: bool,
+) -> Result<Option<(FrameHeader, bool, usize)>, ProtocolError> {
     // Judge each byte as soon as it is there: a hostile peer should not be
     // able to stall the verdict by trickling in the rest of the header.
     let Some(&b0) = buf.first() else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
+    let Some(opcode) = Opcode::from_u8(b0 & 0x0F) else {
+        return Err(ProtocolError::new(close::PROTOCOL_ERROR, "reserved opcode"));
+    };
+    let compressed = b0 & RSV1 != 0;
+    if b0 & 0x30 != 0 || (compressed && !deflate) {
         return Err(ProtocolError::new(
             close::PROTOCOL_ERROR,
             "reserved bits set without a negotiated extension",
         ));
     }
+    if compressed && !matches!(opcode, Opcode::Text | Opcode::Binary) {
+        return Err(ProtocolError::new(
+            close::PROTOCOL_ERROR,
+            "RSV1 set on a control or continuation frame",
+        ));
+    }
     let fin = b0 & 0x80 != 0;
-    let Some(opcode) = Opcode::from_u8(b0 & 0x0F) else {
-        return Err(ProtocolError::new(close::PROTOCOL_ERROR, "reserved opcode"));
-    };
     if opcode.is_control() && !fin {
         return Err(ProtocolError::new(
             close::PROTOCOL_ERROR,
@@ -214,6 +247,7 @@ pub fn decode_header(
             mask,
             payload_len,
         },
+        compressed,
         header_len,
     )))
 }
@@ -325,6 +359,25 @@ mod tests {
         let mut huge = vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0];
         huge.extend_from_slice(&[1, 2, 3, 4]);
         assert_eq!(decode_header(&huge, true, MAX).unwrap_err().code, 1002);
+    }
+
+    #[test]
+    fn rsv1_with_deflate() {
+        let decode = |bytes: &[u8]| decode_header_deflate(bytes, true, MAX);
+        // First frame of a data message, fragmented or not.
+        for b0 in [0xC1, 0xC2, 0x41, 0x42] {
+            let (h, compressed, n) = decode(&[b0, 0x80, 0, 0, 0, 0]).unwrap().unwrap();
+            assert!(compressed);
+            assert_eq!((h.fin, n), (b0 & 0x80 != 0, 6));
+        }
+        let (_, compressed, _) = decode(&[0x81, 0x80, 0, 0, 0, 0]).unwrap().unwrap();
+        assert!(!compressed);
+        // Never on continuation or control frames; RSV2/RSV3 stay reserved.
+        for b0 in [0xC0, 0x40, 0xC8, 0xC9, 0xCA, 0xA1, 0x91] {
+            assert_eq!(decode(&[b0]).unwrap_err().code, 1002, "{b0:#x}");
+        }
+        // Without deflate, RSV1 on a data frame is still an error.
+        assert_eq!(code_of(&[0xC1], true), 1002);
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! - [`reader`]: the loop that feeds received bytes through a session.
 
 pub mod close;
+pub mod deflate;
 pub mod error;
 pub mod extension;
 pub mod frame;

@@ -21,6 +21,17 @@
 //! piece by piece with [`Utf8Validator`], so bad UTF-8 fails the connection
 //! as soon as it arrives, not at the end of a large message.
 //!
+//! # Compressed messages
+//!
+//! A session built with [`Session::with_deflate`] accepts RSV1 on the first
+//! frame of a data message (RFC 7692). Such a message never takes the fast
+//! path: each piece of payload is inflated into the reassembly buffer as it
+//! arrives, bounded by `max_message_size` on the *inflated* size, and text
+//! is validated as it is inflated. Sends of at least the configured size
+//! are compressed with RSV1 set. A session without deflate decodes headers
+//! exactly as before (RSV1 is a 1002) and pays one untaken branch per
+//! frame; see [`super::deflate`] for the codec, its memory and its limits.
+//!
 //! # Caller contract
 //!
 //! ```text
@@ -39,8 +50,14 @@ use std::mem;
 use std::ops::Deref;
 
 use super::close;
+use super::deflate::{
+    Compressor, CompressorSettings, Decompressor, DeflateParams, SharedCompressor,
+};
 use super::error::ProtocolError;
-use super::frame::{decode_header, FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
+use super::frame::{
+    decode_header, decode_header_deflate, FrameHeader, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
+    RSV1,
+};
 use super::mask::apply_mask;
 use super::utf8::Utf8Validator;
 
@@ -52,6 +69,16 @@ pub enum Role {
     Server,
     /// Opened the connection; sends masked frames, receives unmasked.
     Client,
+}
+
+impl Role {
+    /// The role of the other end.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        }
+    }
 }
 
 /// Size limits enforced on received data (and on what we agree to send).
@@ -234,11 +261,27 @@ struct FrameProgress {
 /// of pings does not leave an idle connection holding memory.
 const PENDING_KEEP: usize = 4096;
 
+/// permessage-deflate state of a session that negotiated it. Boxed in the
+/// session, so a connection without it pays one pointer.
+#[derive(Debug)]
+struct DeflateState {
+    params: DeflateParams,
+    compressor: Compressor,
+    decompressor: Decompressor,
+    /// The fragmented message we are sending is compressed.
+    sending_compressed: bool,
+}
+
 /// One WebSocket connection's protocol state. See the module docs.
 #[derive(Debug)]
 pub struct Session {
     role: Role,
     limits: Limits,
+    /// Compression, when permessage-deflate was negotiated.
+    deflate: Option<Box<DeflateState>>,
+    /// The data message being received is compressed (RSV1 on its first
+    /// frame); its payload is inflated into `message_buf`.
+    message_compressed: bool,
     /// The frame whose payload is being received, if any.
     frame: Option<FrameProgress>,
     /// Kind of the data message being received (between its first frame's
@@ -265,9 +308,25 @@ pub struct Session {
 impl Session {
     /// A session in the `Open` state, as after a successful handshake.
     pub fn new(role: Role, limits: Limits) -> Self {
+        Session::with_deflate(role, limits, None)
+    }
+
+    /// A session in the `Open` state whose handshake negotiated
+    /// permessage-deflate with `deflate` (or nothing, for `None`).
+    pub fn with_deflate(role: Role, limits: Limits, deflate: Option<DeflateParams>) -> Self {
+        let deflate = deflate.map(|params| {
+            Box::new(DeflateState {
+                params,
+                compressor: Compressor::new(CompressorSettings::for_sending(&params, role)),
+                decompressor: Decompressor::for_receiving(&params, role),
+                sending_compressed: false,
+            })
+        });
         Session {
             role,
             limits,
+            deflate,
+            message_compressed: false,
             frame: None,
             message: None,
             message_buf: Vec::new(),
@@ -284,6 +343,34 @@ impl Session {
     /// Which end of the connection this is.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The negotiated permessage-deflate parameters, if any.
+    pub fn deflate_params(&self) -> Option<&DeflateParams> {
+        self.deflate.as_ref().map(|d| &d.params)
+    }
+
+    /// Frees the compressor and decompressor where no context is kept and
+    /// no message is half sent or received, e.g. when the connection has
+    /// been idle for a while; they are created again on the next
+    /// compressed message. Returns whether no compression memory is left.
+    pub fn release_idle_deflate(&mut self) -> bool {
+        let receiving = self.message.is_some();
+        let sending = self.sending.is_some();
+        let Some(d) = self.deflate.as_mut() else {
+            return true;
+        };
+        let compressor_free = if sending {
+            !d.compressor.is_allocated()
+        } else {
+            d.compressor.release()
+        };
+        let decompressor_free = if receiving {
+            !d.decompressor.is_allocated()
+        } else {
+            d.decompressor.release()
+        };
+        compressor_free && decompressor_free
     }
 
     /// Where the closing handshake stands.
@@ -386,6 +473,21 @@ impl Session {
                 return (pos, Some(self.on_control(frame.opcode, payload)));
             }
 
+            if self.message_compressed {
+                let last = frame.fin && frame.remaining == 0;
+                if let Err(e) = self.inflate_chunk(&input[start..end], last) {
+                    return (pos, Some(self.fail(e)));
+                }
+                if frame.remaining > 0 {
+                    self.frame = Some(frame);
+                    return (pos, None);
+                }
+                if frame.fin {
+                    return (pos, Some(self.finish_message()));
+                }
+                continue;
+            }
+
             if whole && frame.fin && frame.opcode != Opcode::Continuation {
                 // Fast path: an unfragmented message entirely in `input`.
                 // (`next_frame` has ruled out a message in progress.)
@@ -432,7 +534,12 @@ impl Session {
             return Err(SendError::TooBig);
         }
         self.take_pending(out);
-        write_frame(self.role, true, kind, payload, out);
+        match self.deflate.as_mut() {
+            Some(d) if payload.len() >= d.params.min_size => {
+                write_compressed(self.role, true, kind, payload, &mut d.compressor, out);
+            }
+            _ => write_frame(self.role, true, kind, payload, out),
+        }
         Ok(())
     }
 
@@ -458,7 +565,15 @@ impl Session {
         }
         self.sending = if fin { None } else { Some(kind) };
         self.take_pending(out);
-        write_frame(self.role, fin, opcode, payload, out);
+        match self.deflate.as_mut() {
+            // The total size is unknown at the first fragment, so a
+            // fragmented message is always compressed when deflate is on.
+            Some(d) if opcode != Opcode::Continuation || d.sending_compressed => {
+                d.sending_compressed = !fin;
+                write_compressed_fragment(self.role, fin, opcode, payload, &mut d.compressor, out);
+            }
+            _ => write_frame(self.role, fin, opcode, payload, out),
+        }
         Ok(())
     }
 
@@ -513,6 +628,54 @@ impl Session {
         Ok(header.encode())
     }
 
+    /// A header for an unfragmented message whose payload `shared` already
+    /// compressed (`len` bytes on the wire), with RSV1 set: a broadcast
+    /// compresses once and every connection it fits writes this header and
+    /// the shared bytes. `Ok(None)`: this connection cannot take them (no
+    /// deflate, its own compressor keeps context, or its peer wants a
+    /// smaller window); send the message uncompressed instead.
+    pub fn compressed_frame_header(
+        &self,
+        kind: Opcode,
+        len: usize,
+        shared: &SharedCompressor,
+    ) -> Result<Option<([u8; MAX_HEADER_LEN], usize)>, SendError> {
+        let (mut header, n) = self.frame_header(kind, len)?;
+        match self.deflate_params() {
+            Some(params) if shared.fits(params, self.role) => {
+                header[0] |= RSV1;
+                Ok(Some((header, n)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Inflates a piece of a compressed message into `message_buf`,
+    /// checking any text as it appears; `last` ends the message.
+    fn inflate_chunk(&mut self, chunk: &[u8], last: bool) -> Result<(), ProtocolError> {
+        // `message_compressed` is only set when deflate was negotiated.
+        let Some(d) = self.deflate.as_mut() else {
+            return Err(ProtocolError::new(
+                close::PROTOCOL_ERROR,
+                "RSV1 without deflate",
+            ));
+        };
+        let limit = self.limits.max_message_size;
+        let before = self.message_buf.len();
+        d.decompressor
+            .inflate(chunk, &mut self.message_buf, limit)?;
+        if last {
+            d.decompressor
+                .finish_message(&mut self.message_buf, limit)?;
+        }
+        if self.message == Some(Opcode::Text)
+            && self.utf8.feed(&self.message_buf[before..]).is_err()
+        {
+            return Err(invalid_utf8());
+        }
+        Ok(())
+    }
+
     /// Decodes the next header and checks it against the message state.
     fn next_frame(
         &mut self,
@@ -520,7 +683,15 @@ impl Session {
     ) -> Result<Option<(FrameProgress, usize)>, ProtocolError> {
         let expect_masked = self.role == Role::Server;
         let max_frame = u64::try_from(self.limits.max_frame_size).unwrap_or(u64::MAX);
-        let Some((header, header_len)) = decode_header(input, expect_masked, max_frame)? else {
+        // Without deflate, the header decoder is the one that always
+        // rejects RSV1: the uncompressed path stays as it was.
+        let decoded = if self.deflate.is_some() {
+            decode_header_deflate(input, expect_masked, max_frame)?
+        } else {
+            decode_header(input, expect_masked, max_frame)?
+                .map(|(header, len)| (header, false, len))
+        };
+        let Some((header, compressed, header_len)) = decoded else {
             return Ok(None);
         };
         // `decode_header` bounded the length by a `usize` limit already.
@@ -542,12 +713,15 @@ impl Session {
             }
             Opcode::Text | Opcode::Binary => {
                 self.message = Some(header.opcode);
+                self.message_compressed = compressed;
                 self.utf8.reset();
             }
             _ => {}
         }
-        // Judge the declared size before buffering any of it.
+        // Judge the declared size before buffering any of it. A compressed
+        // message is judged as it inflates: its wire size says little.
         if !header.opcode.is_control()
+            && !self.message_compressed
             && self.message_buf.len().saturating_add(len) > self.limits.max_message_size
         {
             return Err(ProtocolError::new(close::TOO_BIG, "message too big"));
@@ -632,6 +806,10 @@ impl Session {
     fn release_input_state(&mut self) {
         self.frame = None;
         self.message = None;
+        self.message_compressed = false;
+        if let Some(d) = self.deflate.as_mut() {
+            d.decompressor.discard();
+        }
         self.message_buf = Vec::new();
         self.control_buf = Vec::new();
     }
@@ -671,12 +849,17 @@ fn invalid_utf8() -> ProtocolError {
     ProtocolError::new(close::INVALID_DATA, "invalid UTF-8 in text message")
 }
 
-/// Appends one frame to `out`, masking it with a fresh key for a client.
-fn write_frame(role: Role, fin: bool, opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
-    let mask = match role {
+/// A fresh masking key for a client's frame; none for a server's.
+fn new_mask(role: Role) -> Option<[u8; 4]> {
+    match role {
         Role::Client => Some(fastrand::u32(..).to_ne_bytes()),
         Role::Server => None,
-    };
+    }
+}
+
+/// Appends one frame to `out`, masking it with a fresh key for a client.
+fn write_frame(role: Role, fin: bool, opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
+    let mask = new_mask(role);
     let header = FrameHeader {
         fin,
         opcode,
@@ -689,6 +872,71 @@ fn write_frame(role: Role, fin: bool, opcode: Opcode, payload: &[u8], out: &mut 
     out.extend_from_slice(payload);
     if let Some(key) = mask {
         apply_mask(&mut out[start..], key, 0);
+    }
+}
+
+/// Appends one whole compressed message as a single frame with RSV1.
+///
+/// When our compressor keeps no context and compression did not pay (random
+/// bytes), the plain frame goes out instead: the peer's window does not
+/// depend on what we sent. With context kept that would desynchronise the
+/// two windows, so the compressed frame goes out whatever its size.
+fn write_compressed(
+    role: Role,
+    fin: bool,
+    kind: Opcode,
+    payload: &[u8],
+    compressor: &mut Compressor,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    write_compressed_fragment(role, fin, kind, payload, compressor, out);
+    let plain_header = FrameHeader {
+        fin,
+        opcode: kind,
+        mask: new_mask(role).map(|_| [0; 4]),
+        payload_len: payload.len() as u64,
+    };
+    let plain_len = plain_header.encode().1 + payload.len();
+    if compressor.settings().no_context_takeover && out.len() - start >= plain_len {
+        out.truncate(start);
+        write_frame(role, fin, kind, payload, out);
+    }
+}
+
+/// Appends one frame of a compressed message: RSV1 on a first frame, the
+/// payload compressed (and its tail cut when `fin`). The payload is
+/// compressed straight into `out` behind room for the longest header, then
+/// moved up against the real header: one copy, no scratch buffer.
+fn write_compressed_fragment(
+    role: Role,
+    fin: bool,
+    opcode: Opcode,
+    payload: &[u8],
+    compressor: &mut Compressor,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    let body = start + MAX_HEADER_LEN;
+    out.resize(body, 0);
+    compressor.compress_fragment(payload, fin, out);
+    let body_len = out.len() - body;
+    let mask = new_mask(role);
+    let header = FrameHeader {
+        fin,
+        opcode,
+        mask,
+        payload_len: body_len as u64,
+    };
+    let (mut head, n) = header.encode();
+    if opcode != Opcode::Continuation {
+        head[0] |= RSV1;
+    }
+    out.copy_within(body.., start + n);
+    out.truncate(start + n + body_len);
+    out[start..start + n].copy_from_slice(&head[..n]);
+    if let Some(key) = mask {
+        apply_mask(&mut out[start + n..], key, 0);
     }
 }
 

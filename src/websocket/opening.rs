@@ -43,8 +43,12 @@ impl<H: Handler> WsProtocol<H> {
             config,
             counters,
         } = cx.shared();
-        let step = ServerHandshake::new(&config.handshake)
-            .receive(data, |head| answer_http(handler, counters, peer, head));
+        let State::AwaitingRequest(scan) = &mut self.state else {
+            return 0;
+        };
+        let step = ServerHandshake::new(&config.handshake).receive_scanned(data, scan, |head| {
+            answer_http(handler, counters, peer, head)
+        });
         match step {
             ServerStep::NeedMore => 0,
             ServerStep::Answered { response, .. } => {

@@ -16,8 +16,9 @@ pub fn accept_for(key: &str) -> String {
     BASE64.encode(sha.digest().bytes())
 }
 
-/// A complete HTTP response as httparse reads it: status, headers with
-/// their values, and the length of the head.
+/// A complete HTTP response as httparse reads it, with as many header
+/// lines as our parsers allow (64): status, headers with their values,
+/// and the length of the head.
 pub struct Parsed {
     pub status: u16,
     pub headers: Vec<(String, Vec<u8>)>,
@@ -37,7 +38,7 @@ impl Parsed {
 /// Parses `bytes` as a complete HTTP/1.1 response head, or panics: every
 /// answer the server renders must be one.
 pub fn response(bytes: &[u8]) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut headers);
     let status = resp.parse(bytes).expect("an answer that is not HTTP");
     let httparse::Status::Complete(head_len) = status else {

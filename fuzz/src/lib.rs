@@ -6,5 +6,6 @@
 //! role) and keeps each target file a one-screen read.
 
 pub mod chunks;
+pub mod http;
 pub mod session;
 pub mod wire;

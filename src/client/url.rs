@@ -47,6 +47,15 @@ impl WsUrl {
         if authority.is_empty() {
             return Err(bad("missing host"));
         }
+        // Either would end up in the request head: a CR or LF in the Host
+        // header gets the line dropped, and a space or control byte in the
+        // request line gets a 400. Refuse them here, where the cause is clear.
+        if authority.chars().any(is_forbidden) {
+            return Err(bad("a space or control character in the host"));
+        }
+        if path.chars().any(is_forbidden) {
+            return Err(bad("a space or control character in the path"));
+        }
         if authority.contains('@') {
             return Err(bad("user information is not supported"));
         }
@@ -94,6 +103,11 @@ impl WsUrl {
         }
         Ok(addrs)
     }
+}
+
+/// Characters a URL must percent-encode to be sent in a request head.
+fn is_forbidden(c: char) -> bool {
+    c == ' ' || c.is_control()
 }
 
 impl WsUrl {
@@ -145,6 +159,11 @@ mod tests {
             "ws://",
             "ws://h:port/",
             "ws://[::1/",
+            "ws://ho\r\nst:80/",
+            "ws://a b/",
+            "ws://h/pa th",
+            "ws://h/x\u{7f}",
+            "ws://h/?q=\t",
         ] {
             assert!(
                 matches!(WsUrl::parse(bad), Err(ClientError::InvalidUrl(_))),

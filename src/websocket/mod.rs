@@ -65,6 +65,7 @@ use crate::protocol::Protocol;
 use crate::reactor::Context;
 use crate::ws::deflate::params::EXTENSION_NAME;
 use crate::ws::deflate::PerMessageDeflate;
+use crate::ws::handshake::HeadScan;
 use crate::ws::{close, ClientRequest, Role, Session};
 use clock::Stamp;
 use command::BroadcastCompressor;
@@ -139,7 +140,7 @@ pub(crate) struct ConnState {
 impl<H: Handler> WsProtocol<H> {
     /// A server-side connection: expects an HTTP upgrade request first.
     pub fn server() -> Self {
-        Self::with_state(State::AwaitingRequest, Role::Server)
+        Self::with_state(State::AwaitingRequest(HeadScan::default()), Role::Server)
     }
 
     /// A client-side connection that will send `request` once connected.
@@ -181,7 +182,7 @@ impl<H: Handler> Protocol for WsProtocol<H> {
     fn data_received(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
         match self.state {
             State::Open | State::Closing => self.on_frames(cx, data),
-            State::AwaitingRequest => self.on_request(cx, data),
+            State::AwaitingRequest(_) => self.on_request(cx, data),
             State::AwaitingResponse(_) => self.on_response(cx, data),
             State::Connecting(_) | State::Done => data.len(),
         }

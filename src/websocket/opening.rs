@@ -58,7 +58,10 @@ impl<H: Handler> WsProtocol<H> {
             metrics,
             ..
         } = cx.shared();
-        let step = ServerHandshake::new(&config.handshake).receive(data, |head| {
+        let State::AwaitingRequest(scan) = &mut self.state else {
+            return 0;
+        };
+        let step = ServerHandshake::new(&config.handshake).receive_scanned(data, scan, |head| {
             if config.metrics && is_scrape(head) {
                 return Some(metrics.response());
             }

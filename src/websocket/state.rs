@@ -1,6 +1,7 @@
 //! Where a connection is in its life. One value answers both questions the
 //! adapter keeps asking: may frames flow, and what is the handler still owed?
 
+use crate::ws::handshake::HeadScan;
 use crate::ws::{ClientHandshake, ClientRequest};
 
 /// A connection's stage. Only `Open` owes the handler `on_close`; only
@@ -8,8 +9,9 @@ use crate::ws::{ClientHandshake, ClientRequest};
 /// they fail. Every other callback's due is implied the same way, so no
 /// flag elsewhere repeats it.
 pub(super) enum State {
-    /// Server: waiting for the HTTP upgrade request.
-    AwaitingRequest,
+    /// Server: waiting for the HTTP upgrade request; the scan remembers
+    /// how far the head was searched for its end.
+    AwaitingRequest(HeadScan),
     /// Client: TCP is connecting; the request goes out once it is up.
     Connecting(Box<ClientRequest>),
     /// Client: our request is sent, waiting for the 101.

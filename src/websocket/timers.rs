@@ -86,7 +86,7 @@ impl<H: Handler> WsProtocol<H> {
             WsCounters::bump(&counters.timeouts);
             self.connect_failed(cx, "no answer to the opening handshake in time");
             cx.abort();
-        } else if matches!(self.state, State::AwaitingRequest) {
+        } else if matches!(self.state, State::AwaitingRequest(_)) {
             let peer = cx.peer_addr();
             log::info!("{peer}: opening handshake timed out");
             WsCounters::bump(&counters.timeouts);

@@ -203,10 +203,17 @@ fn parse_response_head(
 ) -> Result<Option<(Response, usize)>, HandshakeError> {
     let mut header_buf = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut header_buf);
-    let head_len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
+    // A head must fit in the limit, so one byte past it is all there is to
+    // judge: a complete head that long is refused like an incomplete one,
+    // and a fault further on cannot change the verdict.
+    let seen = &buf[..buf.len().min(DEFAULT_MAX_HEAD + 1)];
+    let head_len = match parsed.parse(seen) {
+        Ok(httparse::Status::Complete(n)) if n <= DEFAULT_MAX_HEAD => n,
+        Ok(httparse::Status::Complete(_)) => {
+            return Err(HandshakeError::client("response head too large"));
+        }
         Ok(httparse::Status::Partial) => {
-            if buf.len() > DEFAULT_MAX_HEAD {
+            if seen.len() > DEFAULT_MAX_HEAD {
                 return Err(HandshakeError::client("response head too large"));
             }
             return Ok(None);
@@ -360,6 +367,9 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(reason(with("Sec-WebSocket-Protocol: chat")).contains("not offered"));
+        // A complete head over the limit is refused like an incomplete one.
+        let padding = format!("X-Pad: {}", "a".repeat(DEFAULT_MAX_HEAD));
+        assert_eq!(reason(with(&padding)), "response head too large");
         assert_eq!(
             reason(with("Sec-WebSocket-Extensions: permessage-deflate")),
             "server selected an extension we did not offer"

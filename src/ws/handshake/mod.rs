@@ -38,7 +38,7 @@ use super::http::reason_phrase;
 pub use client::{client_request, parse_response, verify_subprotocol};
 pub use client::{ClientHandshake, ClientRequest, ClientStep};
 pub use server::{parse_head, parse_request, response_101, select_subprotocol, validate_upgrade};
-pub use server::{ServerHandshake, ServerStep};
+pub use server::{HeadScan, ServerHandshake, ServerStep};
 
 /// The GUID the RFC appends to the client key before hashing.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

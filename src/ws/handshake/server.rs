@@ -91,7 +91,20 @@ impl<'c> ServerHandshake<'c> {
         buf: &[u8],
         answer_http: impl FnOnce(&HttpRequest) -> Option<HttpResponse>,
     ) -> ServerStep {
-        let (head, head_len) = match parse_head(buf, self.config) {
+        self.receive_scanned(buf, &mut HeadScan::default(), answer_http)
+    }
+
+    /// [`receive`](Self::receive) for a caller that keeps a [`HeadScan`]
+    /// between reads: only the bytes not searched yet are looked at, so a
+    /// head that arrives a byte at a time costs linear time, not quadratic.
+    /// The step is the same as `receive` on the same bytes.
+    pub fn receive_scanned(
+        &self,
+        buf: &[u8],
+        scan: &mut HeadScan,
+        answer_http: impl FnOnce(&HttpRequest) -> Option<HttpResponse>,
+    ) -> ServerStep {
+        let (head, head_len) = match scan.head(buf, self.config) {
             Ok(None) => return ServerStep::NeedMore,
             Ok(Some(parsed)) => parsed,
             Err(error) => return rejected(error),
@@ -111,6 +124,126 @@ impl<'c> ServerHandshake<'c> {
             Err(error) => rejected(error),
         }
     }
+}
+
+/// How far a request head has been searched for its end, kept between
+/// reads of one connection.
+///
+/// Without it every read would parse the head from its first byte again:
+/// the CPU attack of RUSTSEC-2023-0065, bounded here by the head limit but
+/// still quadratic in it. With it, each byte is searched once, the request
+/// line is parsed once it is complete (so garbage is refused early), and
+/// the whole head once its blank line is there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeadScan {
+    /// Bytes of the buffer searched so far.
+    scanned: usize,
+    /// Where the line being searched starts.
+    line_start: usize,
+    /// End of the request line, past its LF. Empty lines before it, which
+    /// HTTP tolerates, are not it.
+    request_line_end: Option<usize>,
+    /// The request line parsed without error.
+    request_line_ok: bool,
+    /// End of the head, past its blank line.
+    head_end: Option<usize>,
+    /// Bytes of the request line's method checked so far, so that bytes
+    /// which can never start an HTTP request (a TLS ClientHello, noise)
+    /// are refused at once, not after a whole line or the head limit.
+    method_checked: usize,
+    /// The method's closing space was seen.
+    method_done: bool,
+}
+
+impl HeadScan {
+    /// The request head at the start of `buf`, judged as [`parse_head`]
+    /// would but in an order that depends on the bytes only, never on how
+    /// they were cut into reads: a bad request line within the limit is
+    /// 400, then a head that is or must be longer than the limit is 431.
+    fn head(
+        &mut self,
+        buf: &[u8],
+        config: &HandshakeConfig,
+    ) -> Result<Option<(HttpRequest, usize)>, HandshakeError> {
+        self.search(buf);
+        let max = config.max_head;
+        self.check_method(buf, max)?;
+        if let Some(end) = self.request_line_end {
+            if end <= max && !self.request_line_ok {
+                parse_head(&buf[..end], config)?;
+                self.request_line_ok = true;
+            }
+        }
+        let head_len = match self.head_end {
+            Some(end) if end <= max => end,
+            _ if buf.len() > max => return Err(too_large()),
+            _ => return Ok(None),
+        };
+        match parse_head(&buf[..head_len], config)? {
+            Some(parsed) => Ok(Some(parsed)),
+            None => Err(HandshakeError::new(400, "malformed HTTP request head")),
+        }
+    }
+
+    /// Checks the bytes of the method not checked yet: HTTP token
+    /// characters up to the first space (line ends are the search's).
+    /// Only bytes of the request line within the head limit are looked at,
+    /// so the verdict never depends on how the bytes were cut into reads.
+    fn check_method(&mut self, buf: &[u8], max: usize) -> Result<(), HandshakeError> {
+        let end = self
+            .request_line_end
+            .unwrap_or(buf.len())
+            .min(buf.len())
+            .min(max);
+        let from = self.method_checked.min(end);
+        for &b in &buf[from..end] {
+            if self.method_done {
+                break;
+            }
+            match b {
+                b' ' => self.method_done = true,
+                b'\r' | b'\n' => {}
+                b if is_token_char(b) => {}
+                _ => {
+                    return Err(HandshakeError::new(
+                        400,
+                        "malformed HTTP request: invalid token",
+                    ))
+                }
+            }
+        }
+        self.method_checked = end;
+        Ok(())
+    }
+
+    /// Searches the bytes not seen yet for the request line's end and the
+    /// blank line that ends the head (CRLF or a bare LF, as httparse takes).
+    fn search(&mut self, buf: &[u8]) {
+        if buf.len() < self.scanned {
+            // Not the same buffer grown: start over rather than misread.
+            *self = HeadScan::default();
+        }
+        while self.head_end.is_none() {
+            let Some(i) = buf[self.scanned..].iter().position(|&b| b == b'\n') else {
+                self.scanned = buf.len();
+                return;
+            };
+            let lf = self.scanned + i;
+            let line = &buf[self.line_start..lf];
+            self.scanned = lf + 1;
+            self.line_start = lf + 1;
+            if !matches!(line, b"" | b"\r") {
+                self.request_line_end.get_or_insert(lf + 1);
+            } else if self.request_line_end.is_some() {
+                self.head_end = Some(lf + 1);
+            }
+        }
+    }
+}
+
+/// RFC 9110 `tchar`: what a method may be made of.
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn rejected(error: HandshakeError) -> ServerStep {
@@ -574,5 +707,62 @@ mod tests {
         let text = String::from_utf8(response).unwrap();
         assert!(text.starts_with("HTTP/1.1 101 "));
         assert!(!text.contains("Extensions"), "{text}");
+    }
+
+    #[test]
+    fn a_head_trickled_a_byte_at_a_time_is_searched_once() {
+        let config = HandshakeConfig::default();
+        let handshake = ServerHandshake::new(&config);
+        let mut scan = HeadScan::default();
+        for end in 1..REQUEST.len() {
+            let step = handshake.receive_scanned(&REQUEST[..end], &mut scan, |_| None);
+            assert!(matches!(step, ServerStep::NeedMore), "cut {end}");
+            // Every byte is searched once: the scan ends where the input does.
+            assert_eq!(scan.scanned, end);
+        }
+        let step = handshake.receive_scanned(REQUEST, &mut scan, |_| None);
+        let ServerStep::Upgraded { head_len, .. } = step else {
+            panic!("{step:?}");
+        };
+        assert_eq!(head_len, REQUEST.len());
+    }
+
+    #[test]
+    fn the_scanned_verdict_does_not_depend_on_the_reads() {
+        let config = HandshakeConfig {
+            max_head: 64,
+            ..Default::default()
+        };
+        let handshake = ServerHandshake::new(&config);
+        let status = |buf: &[u8], step: usize| {
+            let mut scan = HeadScan::default();
+            for end in (step..buf.len()).step_by(step).chain([buf.len()]) {
+                match handshake.receive_scanned(&buf[..end], &mut scan, |_| None) {
+                    ServerStep::NeedMore => {}
+                    ServerStep::Rejected { error, .. } => return Some(error.status),
+                    other => panic!("{other:?}"),
+                }
+            }
+            None
+        };
+        // A bad request line is refused once it is complete, before the head.
+        assert_eq!(status(b"G\x01T / HTTP/1.1\r\nHost", 1), Some(400));
+        // Leading empty lines are no end of the head.
+        assert_eq!(status(b"\r\n\n\r\nGET / HTTP/1.1\r\nHost: x", 1), None);
+        // Bytes no method can hold (a TLS ClientHello) are refused at once,
+        // before any line end, however the bytes were cut.
+        for step in [1, 2, 3] {
+            assert_eq!(status(b"\x16\x03\x01", step), Some(400), "step {step}");
+        }
+        // Past the limit, a head is 431 whether it was complete or not.
+        let mut long = b"GET / HTTP/1.1\r\nX-Pad: ".to_vec();
+        long.extend_from_slice(&[b'a'; 64]);
+        for step in [1, 7, long.len()] {
+            assert_eq!(status(&long, step), Some(431), "step {step}");
+        }
+        long.extend_from_slice(b"\r\nBad header\r\n\r\n");
+        for step in [1, 7, long.len()] {
+            assert_eq!(status(&long, step), Some(431), "step {step}");
+        }
     }
 }

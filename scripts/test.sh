@@ -22,7 +22,7 @@ if ! python3 -c "import websockets, sys; sys.exit(websockets.__version__ != '$WE
 fi
 cargo test --release
 scripts/soak.sh 45
-scripts/fuzz.sh 20
+scripts/fuzz.sh 10
 scripts/autobahn.sh
 scripts/autobahn-client.sh blocking
 scripts/autobahn-client.sh loop

@@ -12,6 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wsloop::ws::deflate::{self, DeflateConfig, DeflateParams};
+use wsloop::ws::extension::ExtensionParams;
 use wsloop_fuzz::chunks;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +23,8 @@ fuzz_target!(|data: &[u8]| {
     let values: Vec<&str> = text.split('\n').collect();
 
     if let Ok(Some(agreement)) = deflate::server_accept(values.iter().copied(), &server) {
-        let answer = deflate::parse_extensions(&agreement.response).expect("answer parses");
+        let answer =
+            ExtensionParams::parse_list([agreement.response.as_bytes()]).expect("answer parses");
         assert_eq!(answer.len(), 1, "{}", agreement.response);
         assert_eq!(answer[0].name, "permessage-deflate");
         assert_windows(&agreement.params);
@@ -57,6 +59,7 @@ fn config_from(a: u8, b: u8) -> DeflateConfig {
         server_no_context_takeover: a & 16 != 0,
         client_no_context_takeover: a & 32 != 0,
         min_size: 64,
+        ..DeflateConfig::default()
     }
 }
 

@@ -1,4 +1,4 @@
-//! The client's `ws://` URL parser.
+//! The client's `ws://` and `wss://` URL parser.
 //!
 //! Whatever it accepts must be self-consistent (a path that starts with
 //! `/`, no fragment, a non-empty host), must parse back to itself from its
@@ -25,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(!url.host.is_empty(), "{url:?}");
     assert!(!url.authority.contains(['@', '/', '?', '#']), "{url:?}");
 
-    let again = WsUrl::parse(&format!("ws://{}{}", url.authority, url.path));
+    let scheme = if url.secure { "wss" } else { "ws" };
+    let again = WsUrl::parse(&format!("{scheme}://{}{}", url.authority, url.path));
     assert_eq!(again.as_ref().ok(), Some(&url), "{text:?}");
 
     // Nothing that would break or be dropped from the request head.

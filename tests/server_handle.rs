@@ -5,41 +5,16 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
 
 use common::{wait_until, DEADLINE};
 use tungstenite::protocol::frame::coding::CloseCode;
-use wsloop::{Config, Handler, Message, Overflow, Server, WebSocket, WsCounters};
+use wsloop::{Config, Message, Overflow, Server, WsCounters};
 
-type Client = tungstenite::WebSocket<TcpStream>;
-
-/// Does nothing with messages: everything a client gets comes from the handle.
-struct Quiet;
-
-impl Handler for Quiet {
-    fn on_message(&mut self, _ws: &mut WebSocket<'_>, _msg: Message<'_>) {}
-}
-
-fn connect(addr: SocketAddr) -> Client {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
-    ws
-}
-
-fn read_text(ws: &mut Client) -> String {
-    loop {
-        match ws.read().expect("read") {
-            tungstenite::Message::Text(t) => return t.as_str().to_owned(),
-            tungstenite::Message::Binary(b) => return String::from_utf8(b.to_vec()).unwrap(),
-            tungstenite::Message::Close(frame) => panic!("closed: {frame:?}"),
-            _ => {}
-        }
-    }
-}
+use common::peer::{connect, read_text, Client, Quiet};
 
 #[test]
 fn messages_from_several_threads_arrive_complete_and_in_order_per_sender() {

@@ -8,7 +8,7 @@ mod chat_client;
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 
 use std::sync::Arc;
 
@@ -19,33 +19,9 @@ use common::{wait_until, DEADLINE};
 use serde_json::json;
 use tungstenite::protocol::frame::coding::CloseCode;
 use wsloop::chat::{Chat, ServerCell, SharedRoom};
-use wsloop::{Config, Handler, Message, RunningServer, Server, WebSocket};
+use wsloop::{Config, Message, RunningServer, Server};
 
-type Client = tungstenite::WebSocket<TcpStream>;
-
-/// Everything a client gets comes from the handle.
-struct Quiet;
-
-impl Handler for Quiet {
-    fn on_message(&mut self, _ws: &mut WebSocket<'_>, _msg: Message<'_>) {}
-}
-
-fn connect(addr: SocketAddr) -> Client {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
-    ws
-}
-
-fn read_text(ws: &mut Client) -> String {
-    loop {
-        match ws.read().expect("read") {
-            tungstenite::Message::Text(t) => return t.as_str().to_owned(),
-            tungstenite::Message::Close(frame) => panic!("closed: {frame:?}"),
-            _ => {}
-        }
-    }
-}
+use common::peer::{connect, read_text, Client, Quiet};
 
 fn two_workers() -> RunningServer<Quiet> {
     Server::spawn_workers("127.0.0.1:0".parse().unwrap(), Config::default(), 2, |_| {

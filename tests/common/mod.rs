@@ -7,6 +7,7 @@
 pub mod browser;
 mod echo;
 pub mod logs;
+pub mod peer;
 pub mod process;
 pub mod raw;
 pub mod tls;

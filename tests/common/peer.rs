@@ -1,0 +1,38 @@
+//! A tungstenite client, the independent peer of the handle and worker
+//! tests, and a handler that leaves every reply to the server's handle.
+
+use std::net::{SocketAddr, TcpStream};
+
+use wsloop::{Handler, Message, WebSocket};
+
+use super::DEADLINE;
+
+/// A tungstenite client on a blocking socket.
+pub type Client = tungstenite::WebSocket<TcpStream>;
+
+/// Does nothing with messages: everything a client gets comes from the handle.
+pub struct Quiet;
+
+impl Handler for Quiet {
+    fn on_message(&mut self, _ws: &mut WebSocket<'_>, _msg: Message<'_>) {}
+}
+
+/// Opens a WebSocket to `addr` with reads bounded by [`DEADLINE`].
+pub fn connect(addr: SocketAddr) -> Client {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
+    ws
+}
+
+/// The next data message as text; a close frame fails the test.
+pub fn read_text(ws: &mut Client) -> String {
+    loop {
+        match ws.read().expect("read") {
+            tungstenite::Message::Text(t) => return t.as_str().to_owned(),
+            tungstenite::Message::Binary(b) => return String::from_utf8(b.to_vec()).unwrap(),
+            tungstenite::Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => {}
+        }
+    }
+}

@@ -44,8 +44,6 @@ fn print_layout() {
             "transport: write queue",
             size_of::<wsloop::transport::WriteQueue>(),
         ),
-        ("transport: counters", size_of::<wsloop::ConnStats>()),
-        ("transport: peer address", size_of::<SocketAddr>()),
         ("protocol: session", size_of::<wsloop::ws::Session>()),
     ];
     for (part, bytes) in parts {

@@ -32,7 +32,7 @@ pub use reactor::{
 };
 pub use server::{AcceptMode, ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;
-pub use transport::{ConnStats, LimitsError, Transport, WriteLimits};
+pub use transport::{LimitsError, Transport, WriteLimits};
 // `handler` keeps the module's former top-level path, `wsloop::handler`.
 pub use websocket::{
     handler, App, Config, Endpoint, Handler, Overflow, WebSocket, WsCommand, WsCounters, WsProtocol,

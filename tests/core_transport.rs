@@ -20,7 +20,7 @@ enum Seen {
     Lost(ConnId, Option<io::ErrorKind>),
     Pause(ConnId),
     Resume(ConnId),
-    Timer(ConnId, u64),
+    Timer(ConnId, u32),
     Command(ConnId, String),
 }
 
@@ -33,7 +33,7 @@ enum Cmd {
     Close,
     Abort,
     WriteEof(Vec<u8>),
-    Timer(u64, u64),
+    Timer(u64, u32),
     Note(String),
 }
 
@@ -75,7 +75,7 @@ impl Protocol for Probe {
         let id = cx.id();
         Self::log(cx, Seen::Resume(id));
     }
-    fn timer_fired(&mut self, cx: &mut Context<'_, Self>, tag: u64) {
+    fn timer_fired(&mut self, cx: &mut Context<'_, Self>, tag: u32) {
         let id = cx.id();
         Self::log(cx, Seen::Timer(id, tag));
     }

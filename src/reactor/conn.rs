@@ -16,7 +16,7 @@ use std::io;
 
 use mio::{Interest, Registry, Token};
 
-use super::stats::Reported;
+use super::stats::LoopStats;
 use super::trace::trace;
 use super::{ConnId, Context, Protocol, Services, TimerTarget, CLOSE_LINGER};
 use crate::transport::{Flow, Input, Transport};
@@ -38,8 +38,17 @@ pub(crate) enum Connect {
 
 /// One slab entry: a transport, the protocol that drives it, and the loop's
 /// bookkeeping for it.
+///
+/// Every byte here is paid once per open connection, so the loop's own part
+/// is kept to 24: the id's two halves apart (together a `ConnId` would take
+/// 16 with padding), the figures last reported in 32 bits, and flags.
 pub(crate) struct Conn<P: Protocol> {
-    pub(crate) id: ConnId,
+    generation: u64,
+    slot: u32,
+    /// The write-queue size this connection last added to the loop-wide
+    /// gauge, so each report adds only the change (32 bits: a queue over
+    /// 4 GiB counts as 4 GiB there).
+    reported_queued: u32,
     pub(crate) transport: Transport,
     pub(crate) protocol: P,
     /// A non-blocking connect is still in progress.
@@ -53,8 +62,9 @@ pub(crate) struct Conn<P: Protocol> {
     writable_registered: bool,
     /// The close linger timer is armed.
     linger_armed: bool,
-    /// Counters as last added to the loop-wide totals.
-    reported: Reported,
+    /// Reading was wanted at the last report: a report that finds it
+    /// paused since counts one read pause.
+    reported_reading: bool,
 }
 
 impl<P: Protocol> Conn<P> {
@@ -62,7 +72,9 @@ impl<P: Protocol> Conn<P> {
     /// `connecting`).
     pub(crate) fn new(id: ConnId, transport: Transport, protocol: P, connecting: bool) -> Self {
         Conn {
-            id,
+            generation: id.generation,
+            slot: id.slot,
+            reported_queued: 0,
             transport,
             protocol,
             connecting,
@@ -70,8 +82,31 @@ impl<P: Protocol> Conn<P> {
             hung_up: false,
             writable_registered: connecting,
             linger_armed: false,
-            reported: Reported::default(),
+            reported_reading: true,
         }
+    }
+
+    /// The connection's id.
+    pub(crate) fn id(&self) -> ConnId {
+        ConnId {
+            slot: self.slot,
+            generation: self.generation,
+        }
+    }
+
+    /// Adds what happened on the transport since the last report to the
+    /// loop-wide figures: bytes sent, a read pause, the queue gauge.
+    fn report(&mut self, totals: &mut LoopStats) {
+        let t = &mut self.transport;
+        totals.bytes_out += t.take_sent();
+        let reading = t.reading_wanted();
+        if self.reported_reading && !reading {
+            totals.read_pauses += 1;
+        }
+        self.reported_reading = reading;
+        let queued = u32::try_from(t.write_buffer_size()).unwrap_or(u32::MAX);
+        totals.queued = totals.queued + u64::from(queued) - u64::from(self.reported_queued);
+        self.reported_queued = queued;
     }
 
     /// Calls into the protocol with a context built from the parts.
@@ -81,7 +116,7 @@ impl<P: Protocol> Conn<P> {
         services: &mut Services<P::Command>,
         f: impl FnOnce(&mut P, &mut Context<'_, P>) -> R,
     ) -> R {
-        let mut cx = Context::new(self.id, &mut self.transport, shared, services);
+        let mut cx = Context::new(self.id(), &mut self.transport, shared, services);
         f(&mut self.protocol, &mut cx)
     }
 
@@ -122,12 +157,12 @@ impl<P: Protocol> Conn<P> {
                 Input::Discard => true,
                 Input::Stop => return,
             };
-            let result = self.transport.read(buf);
+            let result = self.transport.read(buf, &mut services.stats.bytes_in);
             trace!(
                 services.trace,
-                slot = self.id.slot,
+                slot = self.slot as usize,
                 "{} read: {}{}",
-                self.id,
+                self.id(),
                 match &result {
                     Ok(0) => "0 bytes (the peer's FIN)".to_string(),
                     Ok(n) => format!("{n} bytes"),
@@ -195,7 +230,7 @@ impl<P: Protocol> Conn<P> {
         services: &mut Services<P::Command>,
         data: &mut [u8],
     ) {
-        let (id, protocol) = (self.id, &mut self.protocol);
+        let (id, protocol) = (self.id(), &mut self.protocol);
         self.transport.offer(data, |transport, bytes| {
             let mut cx = Context::new(id, transport, shared, services);
             protocol.data_received(&mut cx, bytes)
@@ -207,14 +242,19 @@ impl<P: Protocol> Conn<P> {
     fn flush_and_flow(&mut self, shared: &mut P::Shared, services: &mut Services<P::Command>) {
         for _ in 0..MAX_FLOW_ROUNDS {
             let queued = self.transport.write_buffer_size();
+            // Writes only add to the queue between flushes, so its size is
+            // at its peak right before one.
+            let stats = &mut services.stats;
+            stats.peak_queued = stats.peak_queued.max(queued as u64);
             self.transport.flush();
+            services.stats.bytes_out += self.transport.take_sent();
             let left = self.transport.write_buffer_size();
             if queued > 0 {
                 trace!(
                     services.trace,
-                    slot = self.id.slot,
+                    slot = self.slot as usize,
                     "{} flush: {queued} bytes queued, {} flushed, {left} left",
-                    self.id,
+                    self.id(),
                     queued - left
                 );
             }
@@ -223,9 +263,9 @@ impl<P: Protocol> Conn<P> {
                 let limits = self.transport.write_buffer_limits();
                 trace!(
                     services.trace,
-                    slot = self.id.slot,
+                    slot = self.slot as usize,
                     "{} {} (queue {left}, high {}, low {})",
-                    self.id,
+                    self.id(),
                     match flow {
                         Flow::Pause => "pause_writing",
                         Flow::Resume => "resume_writing",
@@ -235,8 +275,14 @@ impl<P: Protocol> Conn<P> {
                 );
             }
             match flow {
-                Some(Flow::Pause) => self.call(shared, services, |p, cx| p.pause_writing(cx)),
-                Some(Flow::Resume) => self.call(shared, services, |p, cx| p.resume_writing(cx)),
+                Some(Flow::Pause) => {
+                    services.stats.pauses += 1;
+                    self.call(shared, services, |p, cx| p.pause_writing(cx))
+                }
+                Some(Flow::Resume) => {
+                    services.stats.resumes += 1;
+                    self.call(shared, services, |p, cx| p.resume_writing(cx))
+                }
                 None => return,
             }
         }
@@ -264,7 +310,7 @@ impl<P: Protocol> Conn<P> {
             self.linger_armed = true;
             services
                 .timers
-                .insert(services.now + CLOSE_LINGER, TimerTarget::Linger(self.id));
+                .insert(services.now + CLOSE_LINGER, TimerTarget::Linger(self.id()));
         }
         if let Err(e) = self.update_interest(registry, services) {
             self.transport.fail(e);
@@ -272,10 +318,9 @@ impl<P: Protocol> Conn<P> {
             return true;
         }
         if self.transport.take_read_pass_wanted() {
-            services.read_passes.push(self.id);
+            services.read_passes.push(self.id());
         }
-        self.reported
-            .report(&mut self.transport, &mut services.stats);
+        self.report(&mut services.stats);
         false
     }
 
@@ -296,14 +341,14 @@ impl<P: Protocol> Conn<P> {
             Interest::READABLE
         };
         if let Some(socket) = self.transport.source() {
-            registry.reregister(socket, Token(self.id.slot), interest)?;
+            registry.reregister(socket, Token(self.slot as usize), interest)?;
         }
         self.writable_registered = want_writable;
         trace!(
             services.trace,
-            slot = self.id.slot,
+            slot = self.slot as usize,
             "{} WRITABLE interest {}",
-            self.id,
+            self.id(),
             if want_writable {
                 "on: bytes wait"
             } else {
@@ -330,14 +375,13 @@ impl<P: Protocol> Conn<P> {
         if let Some(mut socket) = socket {
             let _ = registry.deregister(&mut socket);
         }
-        self.reported
-            .report(&mut self.transport, &mut services.stats);
+        self.report(&mut services.stats);
         services.stats.open -= 1;
         trace!(
             services.trace,
-            slot = self.id.slot,
+            slot = self.slot as usize,
             "{} socket closed; connection_lost({})",
-            self.id,
+            self.id(),
             error.as_ref().map_or("None".to_string(), |e| e.to_string())
         );
         self.call(shared, services, |p, cx| p.connection_lost(cx, error));

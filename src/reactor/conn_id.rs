@@ -10,16 +10,18 @@ use std::fmt;
 /// connection therefore also gets a generation number, unique within its
 /// loop, and anything carrying a `ConnId` is dropped when the slot's current
 /// generation differs.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId {
-    pub(crate) slot: usize,
+    /// A `u32`: a loop holds far fewer connections than that (each one is
+    /// a file descriptor), and timers pack it beside their tag.
+    pub(crate) slot: u32,
     pub(crate) generation: u64,
 }
 
 impl ConnId {
     /// The slab slot (and `mio::Token`) the connection occupies.
     pub fn slot(&self) -> usize {
-        self.slot
+        self.slot as usize
     }
 
     /// The generation that tells this connection from earlier tenants of the slot.

@@ -102,7 +102,7 @@ impl<C> Ops<'_, C> {
 
     /// Arms a timer: [`Protocol::timer_fired`] gets `tag` after `delay`,
     /// unless the connection is gone by then or the timer is cancelled.
-    pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
+    pub fn set_timer(&mut self, delay: Duration, tag: u32) -> TimerId {
         let deadline = self.services.now + delay;
         self.services
             .timers
@@ -145,7 +145,7 @@ impl<C> Ops<'_, C> {
     /// Whether `--trace` follows this connection; check it before
     /// building a line for [`Ops::trace`], so tracing costs nothing when off.
     pub fn tracing(&self) -> bool {
-        self.services.trace.wants(self.id.slot)
+        self.services.trace.wants(self.id.slot())
     }
 
     /// Prints one trace line about this connection (see [`Ops::tracing`]).

@@ -334,7 +334,7 @@ impl<P: Protocol> EventLoop<P> {
         self.conns
             .iter()
             .filter(|(_, c)| !c.transport.is_closed())
-            .map(|(_, c)| c.id)
+            .map(|(_, c)| c.id())
             .collect()
     }
 
@@ -364,7 +364,7 @@ impl<P: Protocol> EventLoop<P> {
     ) -> Option<R> {
         let conn = live_conn(&mut self.conns, id)?;
         let result = conn.call(&mut self.shared, &mut self.services, f);
-        self.settle(id.slot);
+        self.settle(id.slot());
         Some(result)
     }
 
@@ -421,7 +421,7 @@ impl<P: Protocol> EventLoop<P> {
         self.run_deferred();
         for slot in self.to_free.drain(..) {
             let conn = self.conns.remove(slot);
-            trace!(self.services.trace, slot = slot, "{} slot freed", conn.id);
+            trace!(self.services.trace, slot = slot, "{} slot freed", conn.id());
         }
         self.services.stats.timers = self.services.timers.len() as u64;
         let took = Instant::now().saturating_duration_since(self.services.now);
@@ -471,12 +471,14 @@ impl<P: Protocol> EventLoop<P> {
     ) -> io::Result<ConnId> {
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
-        if slot >= LISTENER_BASE - self.listeners.len() {
+        // Slot numbers are `u32`s in a `ConnId`, and tokens near the top of
+        // the range belong to listeners.
+        if slot >= LISTENER_BASE - self.listeners.len() || slot > u32::MAX as usize {
             return Err(io::Error::other("connection slab is full"));
         }
         self.next_generation += self.generation_step;
         let id = ConnId {
-            slot,
+            slot: slot as u32,
             generation: self.next_generation,
         };
         // The transport corks writes itself; Nagle would only add latency.
@@ -582,8 +584,8 @@ impl<P: Protocol> EventLoop<P> {
             self.services.trace,
             slot = slot,
             "{} event: token {slot}, generation {}:{}{}{}{}",
-            conn.id,
-            conn.id.generation,
+            conn.id(),
+            conn.id().generation,
             if event.is_readable() { " readable" } else { "" },
             if event.is_writable() { " writable" } else { "" },
             if event.is_read_closed() {
@@ -628,24 +630,24 @@ impl<P: Protocol> EventLoop<P> {
                     if let Some(conn) = live_conn(&mut self.conns, id) {
                         trace!(
                             self.services.trace,
-                            slot = id.slot,
+                            slot = id.slot(),
                             "{id} timer fired (tag {tag})"
                         );
                         conn.call(&mut self.shared, &mut self.services, |p, cx| {
                             p.timer_fired(cx, tag)
                         });
-                        self.settle(id.slot);
+                        self.settle(id.slot());
                     }
                 }
                 TimerTarget::Linger(id) => {
                     if let Some(conn) = live_conn(&mut self.conns, id) {
                         trace!(
                             self.services.trace,
-                            slot = id.slot,
+                            slot = id.slot(),
                             "{id} linger timer fired"
                         );
                         conn.linger_expired();
-                        self.settle(id.slot);
+                        self.settle(id.slot());
                     }
                 }
                 TimerTarget::Listener(index) => {
@@ -695,7 +697,7 @@ impl<P: Protocol> EventLoop<P> {
                         &mut self.services,
                         &mut self.read_buf,
                     );
-                    self.settle(id.slot);
+                    self.settle(id.slot());
                 }
                 continue;
             }
@@ -704,7 +706,7 @@ impl<P: Protocol> EventLoop<P> {
         for id in std::mem::take(&mut self.dirty) {
             if let Some(conn) = live_conn(&mut self.conns, id) {
                 conn.dirty = false;
-                self.settle(id.slot);
+                self.settle(id.slot());
             }
         }
     }
@@ -715,7 +717,7 @@ impl<P: Protocol> EventLoop<P> {
         };
         trace!(
             self.services.trace,
-            slot = id.slot,
+            slot = id.slot(),
             "{id} command delivered"
         );
         conn.call(&mut self.shared, &mut self.services, |p, cx| {
@@ -731,8 +733,8 @@ impl<P: Protocol> EventLoop<P> {
 /// The connection `id` names, if it is still open (and not a later tenant of its slot).
 fn live_conn<P: Protocol>(conns: &mut Slab<Conn<P>>, id: ConnId) -> Option<&mut Conn<P>> {
     conns
-        .get_mut(id.slot)
-        .filter(|c| c.id == id && !c.transport.is_closed())
+        .get_mut(id.slot())
+        .filter(|c| c.id() == id && !c.transport.is_closed())
 }
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {

@@ -104,7 +104,7 @@ pub trait Protocol: Sized + 'static {
     }
 
     /// A timer armed with [`Ops::set_timer`](crate::Ops::set_timer) reached its deadline.
-    fn timer_fired(&mut self, cx: &mut Context<'_, Self>, tag: u64) {
+    fn timer_fired(&mut self, cx: &mut Context<'_, Self>, tag: u32) {
         let _ = (cx, tag);
     }
 

@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::Transport;
-
 /// Upper bounds, in seconds, of the buckets of [`LoopStats::turn_buckets`];
 /// a last bucket past them holds the slower turns.
 pub const TURN_BUCKETS: [f64; 12] = [
@@ -148,29 +146,5 @@ impl SharedStats {
             turn_buckets: std::array::from_fn(|i| self.turn_buckets[i].load(Relaxed)),
             turn_nanos: self.turn_nanos.load(Relaxed),
         }
-    }
-}
-
-/// The write-queue size one connection last added to the loop-wide total,
-/// so each report adds only the change. Kept by the loop, per slot; the
-/// other counters the transport hands over as deltas.
-#[derive(Default)]
-pub(crate) struct Reported {
-    queued: usize,
-}
-
-impl Reported {
-    /// Adds what happened on `t` since the last report to `totals`.
-    pub(crate) fn report(&mut self, t: &mut Transport, totals: &mut LoopStats) {
-        let new = t.take_counts();
-        totals.bytes_in += new.bytes_in;
-        totals.bytes_out += new.bytes_out;
-        totals.pauses += new.pauses;
-        totals.resumes += new.resumes;
-        totals.read_pauses += new.read_pauses;
-        totals.peak_queued = totals.peak_queued.max(new.peak_queued as u64);
-        let queued = t.write_buffer_size();
-        totals.queued = totals.queued + queued as u64 - self.queued as u64;
-        self.queued = queued;
     }
 }

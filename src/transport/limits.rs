@@ -39,6 +39,31 @@ impl Default for WriteLimits {
     }
 }
 
+/// [`WriteLimits`] as a transport keeps them, in 32 bits each (every open
+/// connection holds one): a watermark above 4 GiB - 1 acts as 4 GiB - 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StoredLimits {
+    high: u32,
+    low: u32,
+}
+
+impl StoredLimits {
+    pub(crate) fn new(limits: WriteLimits) -> Self {
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        StoredLimits {
+            high: narrow(limits.high),
+            low: narrow(limits.low),
+        }
+    }
+
+    pub(crate) fn get(self) -> WriteLimits {
+        WriteLimits {
+            high: self.high as usize,
+            low: self.low as usize,
+        }
+    }
+}
+
 /// `set_write_buffer_limits` was asked for a low watermark above the high one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsError {

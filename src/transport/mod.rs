@@ -17,6 +17,7 @@
 
 mod lifecycle;
 mod limits;
+mod peer;
 mod tls;
 mod write_queue;
 
@@ -28,7 +29,9 @@ use mio::net::TcpStream;
 
 pub(crate) use lifecycle::Input;
 use lifecycle::{AfterDrain, Lifecycle};
+use limits::StoredLimits;
 pub use limits::{LimitsError, WriteLimits, DEFAULT_HIGH_WATER};
+use peer::PeerAddr;
 pub(crate) use tls::TlsLayer;
 pub use tls::{TlsAcceptor, TlsConnector};
 pub use write_queue::WriteQueue;
@@ -46,24 +49,6 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// likely full and the write would only fail.
 const WRITE_THROUGH_MAX_QUEUED: usize = 512;
 
-/// Byte and flow-control counters of one connection, since the loop last
-/// added them to its totals.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ConnStats {
-    /// Bytes read from the socket (ciphertext over TLS).
-    pub bytes_in: u64,
-    /// Bytes the kernel accepted from the write queue (ciphertext over TLS).
-    pub bytes_out: u64,
-    /// Times `pause_writing` was called.
-    pub pauses: u64,
-    /// Times `resume_writing` was called.
-    pub resumes: u64,
-    /// Times reading went from active to paused.
-    pub read_pauses: u64,
-    /// Largest write-queue size seen.
-    pub peak_queued: usize,
-}
-
 /// Which watermark callback the protocol is due (see [`Transport::flow`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Flow {
@@ -78,7 +63,7 @@ pub struct Transport {
     /// `None` once the connection is closed.
     socket: Option<TcpStream>,
     queue: WriteQueue,
-    limits: WriteLimits,
+    limits: StoredLimits,
     lifecycle: Lifecycle,
     /// The protocol has not paused reading.
     reading: bool,
@@ -93,10 +78,11 @@ pub struct Transport {
     /// frame or request head is incomplete.
     #[allow(clippy::box_collection)]
     leftover: Option<Box<Vec<u8>>>,
-    /// Counted since the loop last took them ([`Transport::take_counts`]):
-    /// the loop keeps the totals, so a connection does not carry both.
-    unreported: ConnStats,
-    peer: SocketAddr,
+    /// Bytes the kernel accepted (ciphertext over TLS) since the loop last
+    /// took them ([`Transport::take_sent`]). The loop counts everything
+    /// else itself, as it happens: a connection carries no totals.
+    sent: u32,
+    peer: PeerAddr,
     /// The TLS session, for `wss://` and TLS listeners. Boxed, so a plain
     /// TCP transport pays one pointer for it.
     tls: Option<Box<TlsLayer>>,
@@ -107,14 +93,14 @@ impl Transport {
         Transport {
             socket: Some(socket),
             queue: WriteQueue::default(),
-            limits,
+            limits: StoredLimits::new(limits),
             lifecycle: Lifecycle::default(),
             reading: true,
             read_pass_wanted: false,
             protocol_paused: false,
             leftover: None,
-            unreported: ConnStats::default(),
-            peer,
+            sent: 0,
+            peer: PeerAddr::new(peer),
             tls: None,
         }
     }
@@ -134,7 +120,6 @@ impl Transport {
     pub fn write(&mut self, data: &[u8]) {
         if self.lifecycle.accepts_writes() {
             self.queue.push_copy(data);
-            self.note_queued();
         }
     }
 
@@ -150,7 +135,6 @@ impl Transport {
     pub fn write_shared(&mut self, data: Bytes) {
         if self.lifecycle.accepts_writes() {
             self.queue.push_shared(data);
-            self.note_queued();
         }
     }
 
@@ -162,7 +146,6 @@ impl Transport {
             return None;
         }
         let result = self.queue.append_with(fill);
-        self.note_queued();
         Some(result)
     }
 
@@ -179,19 +162,13 @@ impl Transport {
         match self.socket.as_mut() {
             Some(socket) if self.tls.is_none() && self.queue.len() <= WRITE_THROUGH_MAX_QUEUED => {
                 match self.queue.write_through(socket, data) {
-                    Ok(n) => self.unreported.bytes_out += n as u64,
+                    // One write takes at most a socket buffer's worth, and
+                    // the loop takes the count every turn: 32 bits suffice.
+                    Ok(n) => self.sent = self.sent.saturating_add(n as u32),
                     Err(e) => self.fail(e),
                 }
             }
             _ => self.queue.push_copy(data),
-        }
-        self.note_queued();
-    }
-
-    fn note_queued(&mut self) {
-        let size = self.write_buffer_size();
-        if size > self.unreported.peak_queued {
-            self.unreported.peak_queued = size;
         }
     }
 
@@ -237,10 +214,7 @@ impl Transport {
     /// Stops delivering `data_received` until [`Transport::resume_reading`].
     /// The kernel's receive buffer fills and TCP slows the peer down.
     pub fn pause_reading(&mut self) {
-        if self.reading {
-            self.reading = false;
-            self.unreported.read_pauses += 1;
-        }
+        self.reading = false;
     }
 
     /// Resumes delivering `data_received`, starting with anything the kernel
@@ -259,6 +233,7 @@ impl Transport {
 
     /// Sets the watermarks (asyncio's `set_write_buffer_limits`): `low`
     /// defaults to `high / 4`; `low > high` is an error and changes nothing.
+    /// Watermarks are kept in 32 bits: above 4 GiB - 1 they act as 4 GiB - 1.
     /// If data is queued, `pause_writing` or `resume_writing` follows per the
     /// new limits as soon as the current callback returns.
     pub fn set_write_buffer_limits(
@@ -266,13 +241,13 @@ impl Transport {
         high: usize,
         low: Option<usize>,
     ) -> Result<(), LimitsError> {
-        self.limits = WriteLimits::new(high, low)?;
+        self.limits = StoredLimits::new(WriteLimits::new(high, low)?);
         Ok(())
     }
 
     /// The current watermarks.
     pub fn write_buffer_limits(&self) -> WriteLimits {
-        self.limits
+        self.limits.get()
     }
 
     /// Bytes queued and not yet taken by the kernel. Over TLS: plaintext
@@ -283,7 +258,7 @@ impl Transport {
 
     /// Address of the remote end.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        self.peer.get()
     }
 
     /// Address of our end, asked of the socket (it is rarely needed, so
@@ -295,9 +270,15 @@ impl Transport {
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// The counters since the last call, which starts them again from zero.
-    pub(crate) fn take_counts(&mut self) -> ConnStats {
-        std::mem::take(&mut self.unreported)
+    /// Bytes the kernel accepted since the last call.
+    pub(crate) fn take_sent(&mut self) -> u64 {
+        u64::from(std::mem::take(&mut self.sent))
+    }
+
+    /// Whether the protocol wants input (no `pause_reading` in force),
+    /// closing or not: the loop counts the times this turns false.
+    pub(crate) fn reading_wanted(&self) -> bool {
+        self.reading
     }
 
     // What follows is for the loop: it asks what is due and tells what
@@ -333,28 +314,27 @@ impl Transport {
         }
     }
 
-    /// Reads from the socket into `buf`, counting the bytes. A read of 0
-    /// is the peer's FIN, and moves the lifecycle on.
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads from the socket into `buf`; `bytes_in` counts what came off
+    /// the socket (ciphertext over TLS). A read of 0 is the peer's FIN, and
+    /// moves the lifecycle on.
+    pub(crate) fn read(&mut self, buf: &mut [u8], bytes_in: &mut u64) -> io::Result<usize> {
         let socket = self.socket.as_mut().ok_or(io::ErrorKind::NotConnected)?;
         let n = match self.tls.as_deref_mut() {
             None => {
                 let n = socket.read(buf)?;
-                self.unreported.bytes_in += n as u64;
+                *bytes_in += n as u64;
                 n
             }
-            Some(tls) => tls
-                .read(socket, buf, &mut self.unreported.bytes_in)
-                .inspect_err(|e| {
-                    if e.kind() == io::ErrorKind::InvalidData {
-                        let stage = if tls.is_handshaking() {
-                            "TLS handshake"
-                        } else {
-                            "TLS"
-                        };
-                        log::warn!("{}: {stage} failed, closing: {e}", self.peer);
-                    }
-                })?,
+            Some(tls) => tls.read(socket, buf, bytes_in).inspect_err(|e| {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    let stage = if tls.is_handshaking() {
+                        "TLS handshake"
+                    } else {
+                        "TLS"
+                    };
+                    log::warn!("{}: {stage} failed, closing: {e}", self.peer.get());
+                }
+            })?,
         };
         if n == 0 {
             self.lifecycle.peer_eof();
@@ -411,26 +391,25 @@ impl Transport {
             Some(tls) => tls.flush(&mut self.queue, socket),
         };
         match result {
-            Ok(n) => self.unreported.bytes_out += n as u64,
+            Ok(n) => self.sent = self.sent.saturating_add(n.try_into().unwrap_or(u32::MAX)),
             Err(e) => self.fail(e),
         }
     }
 
     /// asyncio's watermark rule, applied to the queue as it is now: pause
     /// once when it is above `high`, resume once when it is down to `low`.
-    /// Returns the callback the protocol is due, already counted.
+    /// Returns the callback the protocol is due.
     pub(crate) fn flow(&mut self) -> Option<Flow> {
         if self.lifecycle.is_failed_or_closed() {
             return None;
         }
         let size = self.write_buffer_size();
-        if !self.protocol_paused && size > self.limits.high {
+        let limits = self.limits.get();
+        if !self.protocol_paused && size > limits.high {
             self.protocol_paused = true;
-            self.unreported.pauses += 1;
             Some(Flow::Pause)
-        } else if self.protocol_paused && size <= self.limits.low {
+        } else if self.protocol_paused && size <= limits.low {
             self.protocol_paused = false;
-            self.unreported.resumes += 1;
             Some(Flow::Resume)
         } else {
             None

@@ -168,9 +168,7 @@ fn is_scrape(head: &HttpRequest) -> bool {
 }
 
 /// How a request path is kept per connection: `/` as nothing.
-fn stored_path(path: &str) -> Box<str> {
-    match path {
-        "/" => Box::default(),
-        other => other.into(),
-    }
+#[allow(clippy::box_collection)]
+fn stored_path(path: &str) -> Option<Box<String>> {
+    (path != "/").then(|| Box::new(path.to_string()))
 }

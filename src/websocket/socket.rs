@@ -36,10 +36,7 @@ impl WebSocket<'_> {
 
     /// The request path of the opening handshake (e.g. `/chat?room=1`).
     pub fn path(&self) -> &str {
-        match &*self.conn.path {
-            "" => "/",
-            path => path,
-        }
+        self.conn.path.as_deref().map_or("/", String::as_str)
     }
 
     /// Sends a message.

@@ -11,7 +11,7 @@ use crate::ws::{ClientHandshake, ClientRequest};
 pub(super) enum State {
     /// Server: waiting for the HTTP upgrade request; the scan remembers
     /// how far the head was searched for its end.
-    AwaitingRequest(HeadScan),
+    AwaitingRequest(Box<HeadScan>),
     /// Client: TCP is connecting; the request goes out once it is up.
     Connecting(Box<ClientRequest>),
     /// Client: our request is sent, waiting for the 101.

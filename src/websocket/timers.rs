@@ -15,15 +15,15 @@ use crate::reactor::Context;
 use crate::ws::close;
 
 /// Timer tag: the opening handshake must finish by now.
-pub(super) const HANDSHAKE: u64 = 1;
+pub(super) const HANDSHAKE: u32 = 1;
 /// Timer tag: the closing handshake (or the server's FIN) must come by now.
-pub(super) const CLOSE: u64 = 2;
+pub(super) const CLOSE: u32 = 2;
 /// Timer tag: time to check whether a keepalive ping is due.
-pub(super) const PING: u64 = 3;
+pub(super) const PING: u32 = 3;
 /// Timer tag: the pong to our first unanswered ping must have come by now.
-pub(super) const PONG: u64 = 4;
+pub(super) const PONG: u32 = 4;
 /// Timer tag: time to check whether the connection has been idle too long.
-pub(super) const IDLE: u64 = 5;
+pub(super) const IDLE: u32 = 5;
 
 /// Arms the opening handshake timeout, if configured.
 pub(super) fn arm_handshake<H: Handler>(cx: &mut Context<'_, WsProtocol<H>>) {
@@ -59,7 +59,7 @@ pub(super) fn arm_open<H: Handler>(cx: &mut Context<'_, WsProtocol<H>>) {
 
 impl<H: Handler> WsProtocol<H> {
     /// One of this connection's timers fired.
-    pub(super) fn on_timer(&mut self, cx: &mut Context<'_, Self>, which: u64) {
+    pub(super) fn on_timer(&mut self, cx: &mut Context<'_, Self>, which: u32) {
         match which {
             // Open by now: keepalive was left to this timer (`arm_open`),
             // and re-arms itself for the rest of its interval.

@@ -82,6 +82,9 @@ impl Role {
 }
 
 /// Size limits enforced on received data (and on what we agree to send).
+///
+/// A session keeps them in 32 bits each (it is held by every open
+/// connection), so a limit above 4 GiB - 1 acts as 4 GiB - 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest complete message, summed over its fragments (default 16 MiB).
@@ -103,6 +106,31 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits::new(16 << 20)
+    }
+}
+
+/// [`Limits`] as a session keeps them: 8 bytes instead of 16.
+#[derive(Clone, Copy, Debug)]
+struct StoredLimits {
+    message: u32,
+    frame: u32,
+}
+
+impl StoredLimits {
+    fn new(limits: Limits) -> Self {
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        StoredLimits {
+            message: narrow(limits.max_message_size),
+            frame: narrow(limits.max_frame_size),
+        }
+    }
+
+    fn message(self) -> usize {
+        self.message as usize
+    }
+
+    fn frame(self) -> usize {
+        self.frame as usize
     }
 }
 
@@ -257,9 +285,31 @@ struct FrameProgress {
     offset: usize,
 }
 
-/// Pending output larger than this is released once handed out, so a burst
-/// of pings does not leave an idle connection holding memory.
-const PENDING_KEEP: usize = 4096;
+/// What a session holds only while a frame or message arrives in pieces
+/// (fragmented, or split across reads). Boxed, and absent between such
+/// messages: an idle session owns none of it and pays one pointer.
+#[derive(Debug)]
+struct Receiving {
+    /// The frame whose payload is being received, if any.
+    frame: Option<FrameProgress>,
+    /// Reassembly of a message that is fragmented or split across reads.
+    message_buf: Vec<u8>,
+    /// UTF-8 state of the text message in `message_buf`.
+    utf8: Utf8Validator,
+    /// Reassembly of a control frame split across reads.
+    control_buf: Vec<u8>,
+}
+
+impl Receiving {
+    fn new() -> Box<Self> {
+        Box::new(Receiving {
+            frame: None,
+            message_buf: Vec::new(),
+            utf8: Utf8Validator::new(),
+            control_buf: Vec::new(),
+        })
+    }
+}
 
 /// permessage-deflate state of a session that negotiated it. Boxed in the
 /// session, so a connection without it pays one pointer.
@@ -276,25 +326,21 @@ struct DeflateState {
 #[derive(Debug)]
 pub struct Session {
     role: Role,
-    limits: Limits,
+    limits: StoredLimits,
     /// Compression, when permessage-deflate was negotiated.
     deflate: Option<Box<DeflateState>>,
     /// The data message being received is compressed (RSV1 on its first
     /// frame); its payload is inflated into `message_buf`.
     message_compressed: bool,
-    /// The frame whose payload is being received, if any.
-    frame: Option<FrameProgress>,
     /// Kind of the data message being received (between its first frame's
     /// header and its last frame's end).
     message: Option<Opcode>,
-    /// Reassembly of a message that is fragmented or split across reads.
-    message_buf: Vec<u8>,
-    /// UTF-8 state of the text message in `message_buf`.
-    utf8: Utf8Validator,
-    /// Reassembly of a control frame split across reads.
-    control_buf: Vec<u8>,
-    /// Frames we owe the peer (pongs, close replies) not yet handed out.
-    pending: Vec<u8>,
+    /// A frame or message arriving in pieces; `None` between them.
+    receiving: Option<Box<Receiving>>,
+    /// Frames we owe the peer (pongs, close replies) not yet handed out;
+    /// `None` when there are none (never an empty buffer).
+    #[allow(clippy::box_collection)]
+    pending: Option<Box<Vec<u8>>>,
     /// Kind of the fragmented message we are sending, if any.
     sending: Option<Opcode>,
     /// Our close frame has been written to `out` or queued in `pending`.
@@ -316,15 +362,12 @@ impl Session {
     pub fn with_deflate(role: Role, limits: Limits, deflate: Option<DeflateParams>) -> Self {
         let mut session = Session {
             role,
-            limits,
+            limits: StoredLimits::new(limits),
             deflate: None,
             message_compressed: false,
-            frame: None,
             message: None,
-            message_buf: Vec::new(),
-            utf8: Utf8Validator::new(),
-            control_buf: Vec::new(),
-            pending: Vec::new(),
+            receiving: None,
+            pending: None,
             sending: None,
             close_sent: false,
             close_received: false,
@@ -387,7 +430,7 @@ impl Session {
         match (self.close_sent, self.close_received) {
             (false, false) => State::Open,
             (true, false) => State::CloseSent,
-            (true, true) if self.pending.is_empty() => State::Closed,
+            (true, true) if self.pending.is_none() => State::Closed,
             (_, true) => State::CloseReceived,
         }
     }
@@ -416,17 +459,17 @@ impl Session {
 
     /// Whether [`Session::take_pending`] has bytes to hand out.
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        self.pending.is_some()
     }
 
     /// Moves the frames the session generated on its own (pongs, close
     /// replies, error closes) to the end of `out`. Call it after reading;
     /// the send methods also call it first, so ordering is never lost.
     pub fn take_pending(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.pending);
-        self.pending.clear();
-        if self.pending.capacity() > PENDING_KEEP {
-            self.pending = Vec::new();
+        // Handed out whole and freed: pending frames are rare (pongs, the
+        // close), and an idle connection should own no buffer for them.
+        if let Some(pending) = self.pending.take() {
+            out.extend_from_slice(&pending);
         }
     }
 
@@ -444,7 +487,7 @@ impl Session {
         }
         let mut pos = 0;
         loop {
-            let mut frame = match self.frame.take() {
+            let mut frame = match self.receiving.as_mut().and_then(|r| r.frame.take()) {
                 Some(frame) => frame,
                 None => match self.next_frame(&input[pos..]) {
                     Ok(Some((frame, header_len))) => {
@@ -472,12 +515,15 @@ impl Session {
                 let payload = if whole {
                     Payload::Borrowed(&input[start..end])
                 } else {
-                    self.control_buf.extend_from_slice(&input[start..end]);
+                    let receiving = self.receiving();
+                    receiving.control_buf.extend_from_slice(&input[start..end]);
                     if frame.remaining > 0 {
-                        self.frame = Some(frame);
+                        receiving.frame = Some(frame);
                         return (pos, None);
                     }
-                    Payload::Owned(mem::take(&mut self.control_buf))
+                    let whole = mem::take(&mut receiving.control_buf);
+                    self.release_idle_receiving();
+                    Payload::Owned(whole)
                 };
                 return (pos, Some(self.on_control(frame.opcode, payload)));
             }
@@ -488,7 +534,7 @@ impl Session {
                     return (pos, Some(self.fail(e)));
                 }
                 if frame.remaining > 0 {
-                    self.frame = Some(frame);
+                    self.receiving().frame = Some(frame);
                     return (pos, None);
                 }
                 if frame.fin {
@@ -512,12 +558,14 @@ impl Session {
             }
 
             let chunk = &input[start..end];
-            if self.message == Some(Opcode::Text) && self.utf8.feed(chunk).is_err() {
+            let is_text = self.message == Some(Opcode::Text);
+            let receiving = self.receiving();
+            if is_text && receiving.utf8.feed(chunk).is_err() {
                 return (pos, Some(self.fail(invalid_utf8())));
             }
-            self.message_buf.extend_from_slice(chunk);
+            receiving.message_buf.extend_from_slice(chunk);
             if frame.remaining > 0 {
-                self.frame = Some(frame);
+                receiving.frame = Some(frame);
                 return (pos, None);
             }
             if frame.fin {
@@ -539,7 +587,7 @@ impl Session {
         if self.sending.is_some() {
             return Err(SendError::FragmentInProgress);
         }
-        if payload.len() > self.limits.max_message_size {
+        if payload.len() > self.limits.message() {
             return Err(SendError::TooBig);
         }
         self.take_pending(out);
@@ -569,7 +617,7 @@ impl Session {
             Some(started) if started == kind => Opcode::Continuation,
             Some(_) => return Err(SendError::FragmentInProgress),
         };
-        if payload.len() > self.limits.max_frame_size {
+        if payload.len() > self.limits.frame() {
             return Err(SendError::TooBig);
         }
         self.sending = if fin { None } else { Some(kind) };
@@ -625,7 +673,7 @@ impl Session {
         if self.sending.is_some() {
             return Err(SendError::FragmentInProgress);
         }
-        if len > self.limits.max_message_size {
+        if len > self.limits.message() {
             return Err(SendError::TooBig);
         }
         let header = FrameHeader {
@@ -680,16 +728,20 @@ impl Session {
                 "RSV1 without deflate",
             ));
         };
-        let limit = self.limits.max_message_size;
-        let before = self.message_buf.len();
+        let limit = self.limits.message();
+        let receiving = self.receiving.get_or_insert_with(Receiving::new);
+        let before = receiving.message_buf.len();
         d.decompressor
-            .inflate(chunk, &mut self.message_buf, limit)?;
+            .inflate(chunk, &mut receiving.message_buf, limit)?;
         if last {
             d.decompressor
-                .finish_message(&mut self.message_buf, limit)?;
+                .finish_message(&mut receiving.message_buf, limit)?;
         }
         if self.message == Some(Opcode::Text)
-            && self.utf8.feed(&self.message_buf[before..]).is_err()
+            && receiving
+                .utf8
+                .feed(&receiving.message_buf[before..])
+                .is_err()
         {
             return Err(invalid_utf8());
         }
@@ -702,7 +754,7 @@ impl Session {
         input: &[u8],
     ) -> Result<Option<(FrameProgress, usize)>, ProtocolError> {
         let expect_masked = self.role == Role::Server;
-        let max_frame = u64::try_from(self.limits.max_frame_size).unwrap_or(u64::MAX);
+        let max_frame = u64::try_from(self.limits.frame()).unwrap_or(u64::MAX);
         // Without deflate, the header decoder is the one that always
         // rejects RSV1: the uncompressed path stays as it was.
         let decoded = if self.deflate.is_some() {
@@ -734,7 +786,9 @@ impl Session {
             Opcode::Text | Opcode::Binary => {
                 self.message = Some(header.opcode);
                 self.message_compressed = compressed;
-                self.utf8.reset();
+                if let Some(receiving) = self.receiving.as_mut() {
+                    receiving.utf8.reset();
+                }
             }
             _ => {}
         }
@@ -742,7 +796,7 @@ impl Session {
         // message is judged as it inflates: its wire size says little.
         if !header.opcode.is_control()
             && !self.message_compressed
-            && self.message_buf.len().saturating_add(len) > self.limits.max_message_size
+            && self.buffered_message_len().saturating_add(len) > self.limits.message()
         {
             return Err(ProtocolError::new(close::TOO_BIG, "message too big"));
         }
@@ -760,12 +814,14 @@ impl Session {
     /// Completes the reassembled message in `message_buf`.
     fn finish_message(&mut self) -> Event<'static> {
         let kind = self.message.take();
-        if kind == Some(Opcode::Text) && self.utf8.finish().is_err() {
+        let receiving = self.receiving();
+        if kind == Some(Opcode::Text) && receiving.utf8.finish().is_err() {
             return self.fail(invalid_utf8());
         }
         // Hand the buffer itself to the caller: no copy, and an idle
         // session keeps no message memory.
-        let payload = Payload::Owned(mem::take(&mut self.message_buf));
+        let payload = Payload::Owned(mem::take(&mut receiving.message_buf));
+        self.release_idle_receiving();
         match kind {
             Some(Opcode::Text) => Event::Text(payload),
             _ => Event::Binary(payload),
@@ -778,7 +834,7 @@ impl Session {
             Opcode::Ping => {
                 // Nothing may follow our close frame, not even a pong.
                 if !self.close_sent {
-                    write_frame(self.role, true, Opcode::Pong, &payload, &mut self.pending);
+                    write_frame(self.role, true, Opcode::Pong, &payload, self.pending());
                 }
                 Event::Ping(payload)
             }
@@ -791,7 +847,7 @@ impl Session {
                         // Echo the code; an empty close is echoed empty,
                         // since 1005 must never go on the wire.
                         let echo = (code != close::NO_STATUS).then_some((code, ""));
-                        write_close(self.role, echo, &mut self.pending);
+                        write_close(self.role, echo, self.pending());
                         self.close_sent = true;
                     }
                     self.release_input_state();
@@ -807,11 +863,8 @@ impl Session {
         log::debug!("failing WebSocket connection: {error}");
         self.failed = true;
         if !self.close_sent {
-            write_close(
-                self.role,
-                Some((error.code, error.reason)),
-                &mut self.pending,
-            );
+            let role = self.role;
+            write_close(role, Some((error.code, error.reason)), self.pending());
             self.close_sent = true;
         }
         self.release_input_state();
@@ -824,14 +877,40 @@ impl Session {
     /// Drops any half-received frame or message once no more input will be
     /// read, returning its memory.
     fn release_input_state(&mut self) {
-        self.frame = None;
         self.message = None;
         self.message_compressed = false;
         if let Some(d) = self.deflate.as_mut() {
             d.decompressor.discard();
         }
-        self.message_buf = Vec::new();
-        self.control_buf = Vec::new();
+        self.receiving = None;
+    }
+
+    /// The state of a frame or message arriving in pieces, made on first use.
+    fn receiving(&mut self) -> &mut Receiving {
+        self.receiving.get_or_insert_with(Receiving::new)
+    }
+
+    /// Frees the receiving state once nothing arrives in pieces any more.
+    fn release_idle_receiving(&mut self) {
+        let idle = self.receiving.as_ref().is_some_and(|r| {
+            self.message.is_none()
+                && r.frame.is_none()
+                && r.message_buf.is_empty()
+                && r.control_buf.is_empty()
+        });
+        if idle {
+            self.receiving = None;
+        }
+    }
+
+    /// Bytes of the message being reassembled.
+    fn buffered_message_len(&self) -> usize {
+        self.receiving.as_ref().map_or(0, |r| r.message_buf.len())
+    }
+
+    /// The pending output, made on first use.
+    fn pending(&mut self) -> &mut Vec<u8> {
+        self.pending.get_or_insert_with(Box::default)
     }
 
     fn check_data(&self, kind: Opcode) -> Result<(), SendError> {

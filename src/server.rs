@@ -58,9 +58,11 @@ impl<H: Handler> Server<H> {
         let write_limits = app.config.write_limits;
         let tls = app.config.tls.clone();
         let metrics = app.metrics.clone();
+        let trace = app.config.trace;
         let mut lp = EventLoop::new(app)?;
         metrics.add(lp.handle().stats_reader(), counters.clone());
         lp.set_default_write_limits(write_limits);
+        lp.set_trace(trace);
         let addr = match tls {
             Some(tls) => lp.listen_tls(addr, tls, WsProtocol::server)?,
             None => lp.listen(addr, WsProtocol::server)?,

@@ -63,3 +63,29 @@ fn trace_of_one_slot_leaves_the_others_out() {
         .collect();
     assert!(strays.is_empty(), "lines about other slots: {strays:?}");
 }
+
+#[test]
+fn every_worker_traces_and_names_itself() {
+    let (mut server, addr) =
+        Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--workers", "2", "--trace"]);
+    for i in 0..4 {
+        echo_once(addr, &format!("message {i}"));
+    }
+    let accepted = server.expect_lines("accepted from", 4);
+    for line in &accepted {
+        // "trace w<N>: #<slot>.<generation> accepted from ..": a worker's
+        // connections have generation % workers == N.
+        let rest = line.strip_prefix("trace w").expect(line);
+        let (worker, rest) = rest.split_once(": #").expect(line);
+        let generation = rest.split_once(' ').expect(line).0;
+        let generation: u64 = generation.split_once('.').expect(line).1.parse().unwrap();
+        assert_eq!(generation % 2, worker.parse::<u64>().unwrap(), "{line}");
+    }
+    // A stop wakes both loops, so both trace their own steps too.
+    server.signal(libc::SIGTERM);
+    assert!(server.finish());
+    for worker in ["trace w0: poll woke", "trace w1: poll woke"] {
+        assert!(!server.log_lines(worker).is_empty(), "no line {worker:?}");
+    }
+    assert!(server.log_lines("trace: ").is_empty());
+}

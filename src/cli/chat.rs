@@ -58,6 +58,7 @@ pub fn run(args: Args) -> std::io::Result<()> {
         .deflate
         .config(wsloop::ws::Role::Server)
         .map_err(std::io::Error::other)?;
+    config.trace = args.trace.filter();
 
     // The room outlives any one loop: it is made first, and learns the
     // server's handle once the server is bound.
@@ -88,7 +89,6 @@ pub fn run(args: Args) -> std::io::Result<()> {
         })?;
     let _ = cell.set(server.handle());
     args.metrics.serve_apart(server.metrics())?;
-    server.event_loop().set_trace(args.trace.filter());
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();

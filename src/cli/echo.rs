@@ -68,6 +68,7 @@ impl Args {
         config.tls = self.tls.acceptor().map_err(|e| e.to_string())?;
         config.metrics = self.metrics.on_server_port();
         config.deflate = self.deflate.config(Role::Server)?;
+        config.trace = self.trace.filter();
         Ok(config)
     }
 }
@@ -90,7 +91,6 @@ pub fn run(args: Args) -> std::io::Result<()> {
     let w = args.workers;
     let mut server = Server::bind_workers_with(args.addr, config, w.workers, w.accept, |_| Echo)?;
     args.metrics.serve_apart(server.metrics())?;
-    server.event_loop().set_trace(args.trace.filter());
     let handle = server.handle();
     super::on_shutdown_signal(move || {
         let _ = handle.stop();

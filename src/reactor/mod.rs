@@ -311,7 +311,15 @@ impl<P: Protocol> EventLoop<P> {
     /// connection or one slot (`--trace`). Off by default, and then each
     /// step costs one test of a flag.
     pub fn set_trace(&mut self, filter: TraceFilter) {
+        let worker = self.services.trace.worker;
         self.services.trace = Tracer::new(filter);
+        self.services.trace.worker = worker;
+    }
+
+    /// Starts every trace line of this loop with `w<index>`, to tell
+    /// the workers of one server apart.
+    pub(crate) fn name_trace_lines(&mut self, index: usize) {
+        self.services.trace.worker = Some(index);
     }
 
     /// A handle for other threads.

@@ -17,7 +17,8 @@ pub enum TraceFilter {
     /// Every connection, and the loop's own steps.
     All,
     /// Only the connection in this slab slot (whatever its generation),
-    /// and the loop's steps that concern it.
+    /// and the loop's steps that concern it; with several workers, that
+    /// slot in each of them.
     Slot(usize),
 }
 
@@ -27,6 +28,8 @@ pub(crate) struct Tracer {
     /// Tracing is on at all: the one test paid when it is off.
     pub(crate) on: bool,
     only: Option<usize>,
+    /// The worker this loop is, when a server runs several.
+    pub(crate) worker: Option<usize>,
 }
 
 impl Tracer {
@@ -36,10 +39,12 @@ impl Tracer {
             TraceFilter::All => Tracer {
                 on: true,
                 only: None,
+                worker: None,
             },
             TraceFilter::Slot(slot) => Tracer {
                 on: true,
                 only: Some(slot),
+                worker: None,
             },
         }
     }
@@ -63,7 +68,11 @@ impl Tracer {
     /// Writes one line to standard error, unbuffered by the logger so the
     /// lines keep the order of the steps.
     pub(crate) fn line(&self, args: fmt::Arguments<'_>) {
-        let _ = writeln!(std::io::stderr().lock(), "trace: {args}");
+        let mut err = std::io::stderr().lock();
+        let _ = match self.worker {
+            None => writeln!(err, "trace: {args}"),
+            Some(w) => writeln!(err, "trace w{w}: {args}"),
+        };
     }
 }
 

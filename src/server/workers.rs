@@ -38,6 +38,7 @@ pub(crate) fn build<H: Handler>(
     shared: Shared,
     handler: H,
 ) -> io::Result<WorkerLoop<H>> {
+    let trace = config.trace;
     let mut app = App::new(handler, config);
     app.counters = shared.counters.clone();
     app.metrics = shared.metrics.clone();
@@ -51,6 +52,10 @@ pub(crate) fn build<H: Handler>(
     lp.set_default_write_limits(write_limits);
     // Ids say which worker they belong to: generation % count == index.
     lp.set_generations(index as u64, count as u64);
+    lp.set_trace(trace);
+    if count > 1 {
+        lp.name_trace_lines(index);
+    }
     lp.add_listener_with(listener, tls, WsProtocol::server)?;
     Ok(lp)
 }

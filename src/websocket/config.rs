@@ -1,5 +1,6 @@
 //! Settings of a WebSocket endpoint, with the defaults of the design notes.
 
+use crate::reactor::TraceFilter;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +67,9 @@ pub struct Config {
     /// compressing connection costs memory (see docs/PERFORMANCE.md);
     /// [`Config::with_deflate`] turns it on.
     pub deflate: DeflateConfig,
+    /// `--trace`: which connections every worker's loop traces (default
+    /// off). With several workers each line names its worker.
+    pub trace: TraceFilter,
 }
 
 impl Default for Config {
@@ -91,6 +95,7 @@ impl Default for Config {
                 enabled: false,
                 ..DeflateConfig::default()
             },
+            trace: TraceFilter::Off,
         }
     }
 }

@@ -17,13 +17,15 @@
 # Scenarios (conns x size, messages in flight per connection):
 #   100 x 32 B P1, 100 x 1 KiB P16, 10 x 64 KiB P4, 1 x 1 MiB P1, and
 #   connection cycles (`bench --connect-rate -c 50`: open, upgrade, one 32 B
-#   echo, close, 50 at a time).
-# SCENARIOS=all adds the older P1 set (100 x 20, 10 x 1k, 10 x 16k,
-# 200 x 16k, 500 x 16k), which doubles the run time.
+#   echo, close, 50 at a time). SCENARIOS=all adds the older P1 set
+#   (100 x 20, 10 x 1k, 10 x 16k, 200 x 16k, 500 x 16k), doubling the time.
+# Servers: tcp-echo, wsloop, fastwebsockets and tokio-tungstenite, each on
+# one thread (see scripts/echo-servers.sh).
 #
 # Environment: ONLY=REGEX keeps the servers whose names match (tcp-echo is
 # always kept, as the ratios' base); BASELINE=PATH adds "wsloop baseline", the
-# echo server of another wsloop build, for before/after figures in one run.
+# echo server of another wsloop build, for before/after figures in one run;
+# PIN=0 turns the pinning off.
 #
 # Needs jq and Linux /proc. Servers listen on 127.0.0.1:19200-19209; each is
 # stopped by PID after its run (and on exit).
@@ -32,58 +34,8 @@ cd "$(dirname "$0")/.."
 secs="${1:-5}"
 rounds="${2:-3}"
 
-cargo build --release --quiet --bin wsloop
-cargo build --release --quiet --manifest-path peers/Cargo.toml
-target="${CARGO_TARGET_DIR:-target}"
-bin=$target/release/wsloop
-peer=${CARGO_TARGET_DIR:-peers/target}/release
-
-# Pinning: server on cpu1, load generator on cpu0.
-pin_server=() pin_client=()
-if [ "${PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    pin_server=(taskset -c 1) pin_client=(taskset -c 0)
-fi
-
-# name | command line (the port is appended) | bench flags
-# The peers run one thread (a current-thread runtime): the server has one
-# core, so more threads would only share it.
-servers=(
-    "tcp-echo (raw)|$bin tcp-echo --addr|--raw"
-    "wsloop|$bin echo --ping-interval 0 --addr|"
-    "fastwebsockets|$peer/fastwebsockets-echo --threads 1 --addr|"
-    "tokio-tungstenite|$peer/tokio-tungstenite-echo --threads 1 --addr|"
-)
-if [ -n "${BASELINE:-}" ]; then
-    servers+=("wsloop baseline|$BASELINE echo --ping-interval 0 --addr|")
-fi
-if [ -n "${ONLY:-}" ]; then
-    kept=()
-    for s in "${servers[@]}"; do
-        name=${s%%|*}
-        if [ "$name" = "tcp-echo (raw)" ] || [[ $name =~ $ONLY ]]; then kept+=("$s"); fi
-    done
-    servers=("${kept[@]}")
-fi
-
-# label | connections | size | pipeline | mode (echo or cycle)
-scenarios=(
-    "100 x 32 B P1|100|32|1|echo"
-    "100 x 1 KiB P16|100|1k|16|echo"
-    "10 x 64 KiB P4|10|64k|4|echo"
-    "1 x 1 MiB P1|1|1m|1|echo"
-    "cycles, 50 at a time|50|32|1|cycle"
-)
-if [ "${SCENARIOS:-}" = all ]; then
-    scenarios+=(
-        "100 x 20 B P1|100|20|1|echo"
-        "10 x 1 KiB P1|10|1k|1|echo"
-        "10 x 16 KiB P1|10|16k|1|echo"
-        "200 x 16 KiB P1|200|16k|1|echo"
-        "500 x 16 KiB P1|500|16k|1|echo"
-    )
-fi
-order_json=$(printf '%s\n' "${scenarios[@]}" | cut -d'|' -f1 | jq -R . | jq -sc .)
-servers_json=$(printf '%s\n' "${servers[@]}" | cut -d'|' -f1 | jq -R . | jq -sc .)
+# shellcheck source=scripts/echo-servers.sh
+. scripts/echo-servers.sh
 
 results=$(mktemp)
 pid=
@@ -104,29 +56,16 @@ cpu_ns() {
 # accepts, benches it with scenario $3 (index into scenarios), records one
 # JSON line, stops it.
 run_one() {
-    local idx=$1 round=$2 scen=$3
-    IFS='|' read -r name cmd flags <<<"${servers[$idx]}"
-    IFS='|' read -r label conns size pipe mode <<<"${scenarios[$scen]}"
-    local port=$((19200 + idx)) url
-    if [ "$flags" = --raw ]; then url=127.0.0.1:$port; else url=ws://127.0.0.1:$port/; fi
-    local mode_flags=(-p "$pipe")
-    if [ "$mode" = cycle ]; then mode_flags=(--connect-rate); fi
-    # shellcheck disable=SC2086
-    "${pin_server[@]}" $cmd 127.0.0.1:$port 2>/dev/null &
-    pid=$!
-    local deadline=$((SECONDS + 10))
-    until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-        if [ $SECONDS -ge $deadline ]; then
-            echo "$name did not start listening" >&2
-            exit 1
-        fi
-        sleep 0.05
-    done
+    local idx=$1 round=$2 scen=$3 name label args
+    name=${servers[$idx]%%|*}
+    label=${scenarios[$scen]%%|*}
+    local port=$((19200 + idx))
+    start_server "$idx" "$port"
+    bench_args "$idx" "$scen" "$port" args
     local before after report
     before=$(cpu_ns "$pid")
-    # shellcheck disable=SC2086
-    report=$(timeout $((secs + 60)) "${pin_client[@]}" "$bin" bench "$url" $flags -c "$conns" -s "$size" \
-        "${mode_flags[@]}" -d "${secs}s" --json 2>/dev/null) || true
+    report=$(timeout $((secs + 60)) "${pin_client[@]}" "$bin" bench "${args[@]}" \
+        -d "${secs}s" --json 2>/dev/null) || true
     after=$(cpu_ns "$pid")
     kill "$pid"
     wait "$pid" 2>/dev/null || true

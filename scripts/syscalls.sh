@@ -40,43 +40,9 @@ if [ "$tool" != strace ] && [ "$tool" != perf ]; then
     exit 2
 fi
 
-cargo build --release --quiet --bin wsloop
-cargo build --release --quiet --manifest-path peers/Cargo.toml
-target="${CARGO_TARGET_DIR:-target}"
-bin=$target/release/wsloop
-peer=${CARGO_TARGET_DIR:-peers/target}/release
+# shellcheck source=scripts/echo-servers.sh
+. scripts/echo-servers.sh
 
-pin_server=() pin_client=()
-if [ "${PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    pin_server=(taskset -c 1) pin_client=(taskset -c 0)
-fi
-
-servers=(
-    "tcp-echo (raw)|$bin tcp-echo --addr|--raw"
-    "wsloop|$bin echo --ping-interval 0 --addr|"
-    "fastwebsockets|$peer/fastwebsockets-echo --threads 1 --addr|"
-    "tokio-tungstenite|$peer/tokio-tungstenite-echo --threads 1 --addr|"
-)
-if [ -n "${BASELINE:-}" ]; then
-    servers+=("wsloop baseline|$BASELINE echo --ping-interval 0 --addr|")
-fi
-if [ -n "${ONLY:-}" ]; then
-    kept=()
-    for s in "${servers[@]}"; do
-        name=${s%%|*}
-        if [ "$name" = "tcp-echo (raw)" ] || [[ $name =~ $ONLY ]]; then kept+=("$s"); fi
-    done
-    servers=("${kept[@]}")
-fi
-
-# label | connections | size | pipeline | mode | messages (cycles) at scale 1
-scenarios=(
-    "100 x 32 B P1|100|32|1|echo|30000"
-    "100 x 1 KiB P16|100|1k|16|echo|300000"
-    "10 x 64 KiB P4|10|64k|4|echo|5000"
-    "1 x 1 MiB P1|1|1m|1|echo|300"
-    "cycles, 50 at a time|50|32|1|cycle|2000"
-)
 # For TOOL=perf: every syscall (raw_syscalls:sys_enter, shown as "total")
 # and the ones worth naming; attaching to all ~350 syscalls:sys_enter_*
 # tracepoints takes perf seconds per run.
@@ -84,7 +50,6 @@ named=(read readv write writev recvfrom recvmsg sendto sendmsg epoll_wait epoll_
     epoll_pwait2 epoll_ctl accept4 close shutdown setsockopt getsockname getpeername
     futex brk mmap munmap mremap madvise timerfd_settime ioctl)
 perf_events=raw_syscalls:sys_enter$(printf ',syscalls:sys_enter_%s' "${named[@]}")
-order_json=$(printf '%s\n' "${scenarios[@]}" | cut -d'|' -f1 | jq -R . | jq -sc .)
 
 work=$(mktemp -d)
 results=$work/results
@@ -114,25 +79,13 @@ parse_counts() {
 }
 
 run_one() {
-    local idx=$1 scen=$2
-    IFS='|' read -r name cmd flags <<<"${servers[$idx]}"
-    IFS='|' read -r label conns size pipe mode count <<<"${scenarios[$scen]}"
-    count=$((count * scale))
-    local port=$((19220 + idx)) url out=$work/run-$idx-$scen.txt
-    if [ "$flags" = --raw ]; then url=127.0.0.1:$port; else url=ws://127.0.0.1:$port/; fi
-    local mode_flags=(-p "$pipe")
-    if [ "$mode" = cycle ]; then mode_flags=(--connect-rate); fi
-    # shellcheck disable=SC2086
-    "${pin_server[@]}" $cmd 127.0.0.1:$port 2>/dev/null &
-    pid=$!
-    local deadline=$((SECONDS + 10))
-    until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-        if [ $SECONDS -ge $deadline ]; then
-            echo "$name did not start listening" >&2
-            exit 1
-        fi
-        sleep 0.05
-    done
+    local idx=$1 scen=$2 name label count args
+    name=${servers[$idx]%%|*}
+    label=${scenarios[$scen]%%|*}
+    count=$((${scenarios[$scen]##*|} * scale))
+    local port=$((19220 + idx)) out=$work/run-$idx-$scen.txt deadline
+    start_server "$idx" "$port"
+    bench_args "$idx" "$scen" "$port" args
     local log=$work/counter-$idx-$scen.log
     if [ "$tool" = strace ]; then
         strace -c -f -p "$pid" -o "$out" 2>"$log" &
@@ -154,9 +107,8 @@ run_one() {
         sleep 0.5
     fi
     local report
-    # shellcheck disable=SC2086
-    report=$(timeout 600 "${pin_client[@]}" "$bin" bench "$url" $flags -c "$conns" -s "$size" \
-        "${mode_flags[@]}" -n "$count" --json 2>/dev/null) || true
+    report=$(timeout 600 "${pin_client[@]}" "$bin" bench "${args[@]}" -n "$count" --json \
+        2>/dev/null) || true
     kill -INT "$counter"
     wait "$counter" 2>/dev/null || true
     counter=

@@ -67,9 +67,7 @@ run_one() {
     report=$(timeout $((secs + 60)) "${pin_client[@]}" "$bin" bench "${args[@]}" \
         -d "${secs}s" --json 2>/dev/null) || true
     after=$(cpu_ns "$pid")
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    pid=
+    stop_server
     if [ -z "$report" ]; then report='{"messages":0,"messages_per_sec":0,"latency_us":{"p99":0},"errors":-1}'; fi
     jq -c --arg name "$name" --arg scen "$label" --argjson round "$round" --argjson idx "$idx" \
         --argjson cpu "$((after - before))" \

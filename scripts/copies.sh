@@ -57,9 +57,7 @@ for scen in $(seq 0 $((${#scenarios[@]} - 1))); do
         report=$(timeout 600 "${pin_client[@]}" "$bin" bench "${args[@]}" -n "$count" --json \
             2>/dev/null) || true
         after=$(snapshot "$file")
-        kill "$pid"
-        wait "$pid" 2>/dev/null || true
-        pid=
+        stop_server
         if [ -z "$report" ]; then report='{"messages":0,"errors":-1}'; fi
         jq -c --arg name "$name" --arg scen "$label" --argjson idx "$idx" --arg size "$size" \
             --arg mode "$mode" --argjson before "$before" --argjson after "$after" \

@@ -97,3 +97,17 @@ bench_args() {
     out+=(-c "$conns" -s "$size")
     if [ "$mode" = cycle ]; then out+=(--connect-rate); else out+=(-p "$pipe"); fi
 }
+
+# Stops the server started last (SIGTERM) and waits for it.
+stop_server() {
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    pid=
+}
+
+# Stops a counter or profiler attached to the server (SIGINT makes strace and
+# perf detach and write their summary) and waits for it.
+interrupt() {
+    kill -INT "$1"
+    wait "$1" 2>/dev/null || true
+}

@@ -67,13 +67,10 @@ for scen in $(seq 0 $((${#scenarios[@]} - 1))); do
         report=$(timeout 900 "${pin_client[@]}" "$bin" bench "${args[@]}" -n "$n" --json \
             2>/dev/null) || true
         if [ -n "$recorder" ]; then
-            kill -INT "$recorder"
-            wait "$recorder" 2>/dev/null || true
+            interrupt "$recorder"
             recorder=
         fi
-        kill "$pid"
-        wait "$pid" 2>/dev/null || true
-        pid=
+        stop_server
         messages=$(jq -r '.messages // 0' <<<"${report:-{\}}")
         echo "### $label: $name ($messages messages, $profiler)"
         echo

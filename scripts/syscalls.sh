@@ -109,12 +109,9 @@ run_one() {
     local report
     report=$(timeout 600 "${pin_client[@]}" "$bin" bench "${args[@]}" -n "$count" --json \
         2>/dev/null) || true
-    kill -INT "$counter"
-    wait "$counter" 2>/dev/null || true
+    interrupt "$counter"
     counter=
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    pid=
+    stop_server
     if [ -z "$report" ]; then report='{"messages":0,"errors":-1}'; fi
     local counts
     counts=$(parse_counts "$out")

@@ -89,3 +89,41 @@ fn every_worker_traces_and_names_itself() {
     }
     assert!(server.log_lines("trace: ").is_empty());
 }
+
+#[test]
+fn a_clean_close_ends_the_connection_in_the_turn_that_read_it() {
+    let (mut server, addr) = Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--trace"]);
+    let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/")).unwrap();
+    ws.send(TMessage::text("bye")).unwrap();
+    assert_eq!(ws.read().unwrap(), TMessage::text("bye"));
+    ws.close(None).unwrap();
+    // The client keeps its socket open and sends no FIN: the server, with
+    // both close frames exchanged, closes without waiting for one.
+    server.expect("#0.1 socket closed; connection_lost(None)");
+    let lines = server.log_lines("trace: ");
+    let from = lines
+        .iter()
+        .position(|l| l.contains("decoded a close frame"))
+        .expect("the close frame was traced");
+    let to = lines
+        .iter()
+        .position(|l| l.contains("socket closed"))
+        .unwrap();
+    let between = &lines[from..to];
+    assert!(
+        !between
+            .iter()
+            .any(|l| l.contains("poll woke") || l.contains("read: 0 bytes")),
+        "the server waited for the client after the closing handshake: {between:#?}"
+    );
+    // The server's close reaches the client as the end of the stream.
+    loop {
+        match ws.read() {
+            Ok(_) => continue,
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    server.signal(libc::SIGTERM);
+    assert!(server.finish());
+}

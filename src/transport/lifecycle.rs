@@ -12,6 +12,8 @@
 //!                                   queue drained: shutdown(Write)   │
 //!                                                                    │ peer's FIN,
 //!   any state but Closed ── error / abort ──▶ Ending ◀───────────────┘ or CLOSE_LINGER
+//!                                             ▲ │
+//!   Open, Draining ── close_promptly ──▶ Finishing ── queue drained
 //!                                               │
 //!                                               ▼ socket closed, connection_lost
 //!                                             Closed
@@ -22,6 +24,11 @@
 //! in the state (`peer_eof`), so that shutting our write half then ends the
 //! connection at once instead of waiting for a FIN that already came. Once
 //! our write half is shut, the peer's FIN ends the connection (`Ending`).
+//!
+//! `Finishing` is for a protocol that knows the peer will send nothing
+//! more (a WebSocket server once both close frames are exchanged): the
+//! socket closes as soon as the queue is sent, with no `shutdown` and no
+//! linger, which saves a system call, a read and a wake-up per connection.
 //!
 //! Only pure transitions live here; the transport performs the system calls
 //! that go with them (`shutdown`, closing the socket).
@@ -40,6 +47,9 @@ pub(crate) enum Lifecycle {
     /// `close` was asked: the queue drains, then our write half shuts.
     /// Input is read and discarded, so no unread byte provokes a RST.
     Closing { peer_eof: bool },
+    /// `close_promptly` was asked: the queue drains, then the socket closes
+    /// at once (its FIN follows the queued bytes). Input is discarded.
+    Finishing,
     /// `write_eof` is done: our write half is shut, input is still delivered.
     WriteShut,
     /// `close` is done: our write half is shut and input is discarded until
@@ -88,7 +98,10 @@ impl Lifecycle {
     pub(crate) fn can_send(&self) -> bool {
         matches!(
             self,
-            Lifecycle::Open { .. } | Lifecycle::Draining { .. } | Lifecycle::Closing { .. }
+            Lifecycle::Open { .. }
+                | Lifecycle::Draining { .. }
+                | Lifecycle::Closing { .. }
+                | Lifecycle::Finishing
         )
     }
 
@@ -98,6 +111,7 @@ impl Lifecycle {
         matches!(
             self,
             Lifecycle::Closing { .. }
+                | Lifecycle::Finishing
                 | Lifecycle::Lingering
                 | Lifecycle::Ending(_)
                 | Lifecycle::Closed
@@ -116,7 +130,9 @@ impl Lifecycle {
             Lifecycle::Open { peer_eof: false }
             | Lifecycle::Draining { peer_eof: false }
             | Lifecycle::WriteShut => Input::Deliver,
-            Lifecycle::Closing { peer_eof: false } | Lifecycle::Lingering => Input::Discard,
+            Lifecycle::Closing { peer_eof: false }
+            | Lifecycle::Finishing
+            | Lifecycle::Lingering => Input::Discard,
             _ => Input::Stop,
         }
     }
@@ -139,6 +155,15 @@ impl Lifecycle {
         }
     }
 
+    /// `close_promptly`: stop delivering input, drain, then close the
+    /// socket without shutting the write half first or lingering. A
+    /// `close` already under way keeps its course.
+    pub(crate) fn close_promptly(&mut self) {
+        if let Lifecycle::Open { .. } | Lifecycle::Draining { .. } = self {
+            *self = Lifecycle::Finishing;
+        }
+    }
+
     /// An error (or `abort`) ends the connection at once. Returns false,
     /// changing nothing, if an error already ended it or it is closed: the
     /// first error is the one reported.
@@ -157,7 +182,7 @@ impl Lifecycle {
             | Lifecycle::Draining { peer_eof }
             | Lifecycle::Closing { peer_eof } => *peer_eof = true,
             Lifecycle::WriteShut | Lifecycle::Lingering => *self = Lifecycle::Ending(None),
-            Lifecycle::Ending(_) | Lifecycle::Closed => {}
+            Lifecycle::Finishing | Lifecycle::Ending(_) | Lifecycle::Closed => {}
         }
     }
 
@@ -167,6 +192,11 @@ impl Lifecycle {
         let (peer_eof, next) = match *self {
             Lifecycle::Draining { peer_eof } => (peer_eof, Lifecycle::WriteShut),
             Lifecycle::Closing { peer_eof } => (peer_eof, Lifecycle::Lingering),
+            // Closing the socket sends the FIN: no shutdown first.
+            Lifecycle::Finishing => {
+                *self = Lifecycle::Ending(None);
+                return AfterDrain::Wait;
+            }
             _ => return AfterDrain::Wait,
         };
         *self = if peer_eof {
@@ -179,7 +209,10 @@ impl Lifecycle {
 
     /// Whether `write_eof` or `close` waits for the queue to drain.
     pub(crate) fn is_draining(&self) -> bool {
-        matches!(self, Lifecycle::Draining { .. } | Lifecycle::Closing { .. })
+        matches!(
+            self,
+            Lifecycle::Draining { .. } | Lifecycle::Closing { .. } | Lifecycle::Finishing
+        )
     }
 
     /// The peer did not send its FIN within `CLOSE_LINGER`.
@@ -224,6 +257,22 @@ mod tests {
         assert!(s.is_ending());
         assert!(s.finish().is_none());
         assert!(matches!(s, Lifecycle::Closed));
+    }
+
+    #[test]
+    fn close_promptly_drains_then_ends_without_shutdown_or_linger() {
+        let mut s = Lifecycle::default();
+        s.close_promptly();
+        assert!(s.is_closing() && !s.accepts_writes() && s.can_send());
+        assert_eq!(s.input(), Input::Discard);
+        assert!(!s.is_ending(), "the queue is sent first");
+        assert_eq!(s.drained(), AfterDrain::Wait);
+        assert!(s.is_ending());
+        // After a plain close, close_promptly changes nothing.
+        let mut s = Lifecycle::default();
+        s.close();
+        s.close_promptly();
+        assert!(matches!(s, Lifecycle::Closing { .. }));
     }
 
     #[test]

@@ -189,6 +189,16 @@ impl Transport {
         self.lifecycle.close();
     }
 
+    /// Like [`Transport::close`], but once the queue is sent the socket
+    /// closes at once, without shutting its write half first and without
+    /// waiting for the peer's FIN. Only for a protocol that knows the peer
+    /// sends nothing more (anything it does send then draws a RST):
+    /// a WebSocket server once both close frames are exchanged.
+    /// `connection_lost(None)` follows.
+    pub fn close_promptly(&mut self) {
+        self.lifecycle.close_promptly();
+    }
+
     /// Closes at once: queued bytes are dropped and `connection_lost` gets an
     /// error of kind `ConnectionAborted`.
     pub fn abort(&mut self) {

@@ -124,9 +124,17 @@ impl<H: Handler> WsProtocol<H> {
         self.state = State::Done;
         // RFC 6455 7.1.1: the server closes TCP first; a client waits for
         // the server's FIN (see `eof_received`), bounded by the close timeout.
+        // After a clean closing handshake the client sends nothing more
+        // (RFC 6455 5.5.1), so the server closes the socket as soon as its
+        // close frame is out, without waiting for the client's FIN. A
+        // failed connection lingers instead: its peer may still be
+        // sending, and closing on unread bytes would send a RST that could
+        // destroy our close frame before the peer reads it.
         let session = &self.conn.session;
-        if session.role() == Role::Server || session.is_failed() {
+        if session.is_failed() {
             cx.close();
+        } else if session.role() == Role::Server {
+            cx.close_promptly();
         } else {
             timers::arm_close(cx);
         }

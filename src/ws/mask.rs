@@ -20,7 +20,19 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);
 
-    let mut chunks = buf.chunks_exact_mut(8);
+    // 32 bytes a step: four independent words, which the compiler turns
+    // into vector XORs (two with SSE2, one with AVX2).
+    let mut wide = buf.chunks_exact_mut(32);
+    for block in &mut wide {
+        for chunk in block.chunks_exact_mut(8) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            let masked = u64::from_ne_bytes(bytes) ^ word;
+            chunk.copy_from_slice(&masked.to_ne_bytes());
+        }
+    }
+    // Each block was a multiple of 4 bytes long: the rest starts in phase.
+    let mut chunks = wide.into_remainder().chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(chunk);

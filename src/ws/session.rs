@@ -563,6 +563,12 @@ impl Session {
             if is_text && receiving.utf8.feed(chunk).is_err() {
                 return (pos, Some(self.fail(invalid_utf8())));
             }
+            // Room for the rest of the frame at once (its size was checked
+            // against the limits with the header): the buffer then never
+            // grows by doubling, which would copy what it holds each time.
+            receiving
+                .message_buf
+                .reserve_exact(chunk.len() + frame.remaining);
             receiving.message_buf.extend_from_slice(chunk);
             if frame.remaining > 0 {
                 receiving.frame = Some(frame);

@@ -15,7 +15,9 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct TraceArgs {
     /// Print one line per step of the event loop to stderr: for every
-    /// connection (`--trace`) or for one slab slot (`--trace 3`).
+    /// connection (`--trace`) or for one slab slot (`--trace 3`). With
+    /// several workers every worker traces (that slot in each), and each
+    /// line starts with its worker (`trace w1:`).
     #[arg(long, value_name = "SLOT", num_args = 0..=1, default_missing_value = "all", value_parser = parse_trace)]
     pub trace: Option<wsloop::TraceFilter>,
 }

@@ -10,7 +10,7 @@ use std::fmt;
 /// connection therefore also gets a generation number, unique within its
 /// loop, and anything carrying a `ConnId` is dropped when the slot's current
 /// generation differs.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId {
     /// A `u32`: a loop holds far fewer connections than that (each one is
     /// a file descriptor), and timers pack it beside their tag.

@@ -564,11 +564,16 @@ impl Session {
                 return (pos, Some(self.fail(invalid_utf8())));
             }
             // Room for the rest of the frame at once (its size was checked
-            // against the limits with the header): the buffer then never
-            // grows by doubling, which would copy what it holds each time.
-            receiving
-                .message_buf
-                .reserve_exact(chunk.len() + frame.remaining);
+            // against the limits with the header). For the last frame of a
+            // message exactly that, so the buffer never grows by doubling;
+            // earlier fragments keep the amortised growth, or a message of
+            // many fragments would be moved once per fragment.
+            let rest = chunk.len() + frame.remaining;
+            if frame.fin {
+                receiving.message_buf.reserve_exact(rest);
+            } else {
+                receiving.message_buf.reserve(rest);
+            }
             receiving.message_buf.extend_from_slice(chunk);
             if frame.remaining > 0 {
                 receiving.frame = Some(frame);

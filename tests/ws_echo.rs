@@ -2,44 +2,20 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
-
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
-use tungstenite::protocol::WebSocketConfig;
-use tungstenite::{Bytes, Message as TMessage, WebSocket as TWebSocket};
-use wsloop::{Config, RunningServer, Server};
+use tungstenite::{Bytes, Message as TMessage};
 
 use common::pattern;
+use common::peer::connect_big;
 use common::Echo;
-
-fn start() -> RunningServer<Echo> {
-    Server::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        Config::default(),
-        Echo::strict,
-    )
-    .unwrap()
-}
-
-fn client(addr: SocketAddr) -> TWebSocket<TcpStream> {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(common::DEADLINE)).unwrap();
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20));
-    let url = format!("ws://{addr}/echo");
-    tungstenite::client::client_with_config(url, stream, Some(config))
-        .expect("handshake")
-        .0
-}
 
 const SIZES: [usize; 6] = [0, 125, 126, 65535, 65536, 16 << 20];
 
 #[test]
 fn echoes_binary_messages_of_every_length_form() {
-    let server = start();
-    let mut ws = client(server.handle.local_addr());
+    let server = Echo::serve();
+    let mut ws = connect_big(server.handle.local_addr());
     for (i, &len) in SIZES.iter().enumerate() {
         let data = pattern(i as u64, len);
         ws.send(TMessage::Binary(Bytes::from(data.clone())))
@@ -56,8 +32,8 @@ fn echoes_binary_messages_of_every_length_form() {
 
 #[test]
 fn echoes_text_messages_of_every_length_form() {
-    let server = start();
-    let mut ws = client(server.handle.local_addr());
+    let server = Echo::serve();
+    let mut ws = connect_big(server.handle.local_addr());
     for &len in &SIZES {
         // Multi-byte characters, so a wrong split would be noticed.
         let text: String = "aé€😀"
@@ -84,8 +60,8 @@ fn echoes_text_messages_of_every_length_form() {
 
 #[test]
 fn reassembles_fragmented_messages_with_pings_between_fragments() {
-    let server = start();
-    let mut ws = client(server.handle.local_addr());
+    let server = Echo::serve();
+    let mut ws = connect_big(server.handle.local_addr());
     let parts = ["Hello, ", "fragmented ", "wörld"];
     ws.send(TMessage::Frame(Frame::message(
         parts[0],
@@ -152,8 +128,8 @@ fn reassembles_fragmented_messages_with_pings_between_fragments() {
 
 #[test]
 fn answers_ping_with_the_same_payload() {
-    let server = start();
-    let mut ws = client(server.handle.local_addr());
+    let server = Echo::serve();
+    let mut ws = connect_big(server.handle.local_addr());
     for payload in [&b""[..], b"x", &[7u8; 125][..]] {
         ws.send(TMessage::Ping(Bytes::copy_from_slice(payload)))
             .unwrap();
@@ -168,8 +144,8 @@ fn answers_ping_with_the_same_payload() {
 
 #[test]
 fn close_is_echoed_with_code_and_the_server_closes_tcp() {
-    let server = start();
-    let mut ws = client(server.handle.local_addr());
+    let server = Echo::serve();
+    let mut ws = connect_big(server.handle.local_addr());
     let frame = CloseFrame {
         code: 4000.into(),
         reason: "done here".into(),
@@ -194,8 +170,8 @@ fn close_is_echoed_with_code_and_the_server_closes_tcp() {
 
 #[test]
 fn server_initiated_close_reaches_the_client_with_its_code() {
-    let server = start();
-    let mut ws = client(server.handle.local_addr());
+    let server = Echo::serve();
+    let mut ws = connect_big(server.handle.local_addr());
     // Exchange one message so the connection is surely open server-side.
     ws.send(TMessage::text("hi")).unwrap();
     ws.read().unwrap();

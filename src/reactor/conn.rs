@@ -157,7 +157,24 @@ impl<P: Protocol> Conn<P> {
                 Input::Discard => true,
                 Input::Stop => return,
             };
-            let result = self.transport.read(buf, &mut services.stats.bytes_in);
+            // A protocol that knows where the next bytes belong (the rest
+            // of a large frame) gets them there; bytes kept from an earlier
+            // read come first, so then it waits.
+            let direct = if discard || self.transport.has_leftover() {
+                None
+            } else {
+                self.protocol.get_buffer()
+            };
+            let (result, wanted) = match direct {
+                Some(target) => {
+                    let wanted = target.len();
+                    (
+                        self.transport.read(target, &mut services.stats.bytes_in),
+                        Some(wanted),
+                    )
+                }
+                None => (self.transport.read(buf, &mut services.stats.bytes_in), None),
+            };
             trace!(
                 services.trace,
                 slot = self.slot as usize,
@@ -165,6 +182,7 @@ impl<P: Protocol> Conn<P> {
                 self.id(),
                 match &result {
                     Ok(0) => "0 bytes (the peer's FIN)".to_string(),
+                    Ok(n) if wanted.is_some() => format!("{n} bytes, into the protocol's buffer"),
                     Ok(n) => format!("{n} bytes"),
                     Err(e) => e.to_string(),
                 },
@@ -178,8 +196,12 @@ impl<P: Protocol> Conn<P> {
                     return;
                 }
                 Ok(n) => {
-                    if !discard {
+                    if wanted.is_some() {
+                        self.call(shared, services, |p, cx| p.buffer_updated(cx, n));
+                    } else if !discard {
                         self.deliver(shared, services, &mut buf[..n]);
+                    }
+                    if !discard {
                         // Bound the queue between reads: without this, a
                         // burst of input echoed back would pile up in the
                         // queue until the socket runs dry.
@@ -193,7 +215,7 @@ impl<P: Protocol> Conn<P> {
                     // the read that would only say WouldBlock saves a
                     // syscall per event. After a hang-up there is no further
                     // edge, so then read on until the 0 that reports EOF.
-                    if n < buf.len() && !self.hung_up {
+                    if n < wanted.unwrap_or(buf.len()) && !self.hung_up {
                         return;
                     }
                 }

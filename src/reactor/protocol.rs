@@ -19,6 +19,10 @@
 //! | `pause_writing()`         | [`Protocol::pause_writing`]              |
 //! | `resume_writing()`        | [`Protocol::resume_writing`]             |
 //!
+//! A protocol can also take asyncio's `BufferedProtocol` shape for some
+//! reads: [`Protocol::get_buffer`] names where the next bytes go, and
+//! [`Protocol::buffer_updated`] says how many arrived there.
+//!
 //! Two additions have no asyncio counterpart because asyncio gets them from
 //! coroutines: [`Protocol::timer_fired`] (deadlines armed with
 //! [`Ops::set_timer`](crate::Ops::set_timer)) and [`Protocol::command`] (messages posted to this
@@ -72,6 +76,27 @@ pub trait Protocol: Sized + 'static {
     /// The slice is mutable so a protocol may transform bytes in place (the
     /// WebSocket layer unmasks payloads without copying them).
     fn data_received(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize;
+
+    /// Where the next bytes read should go, when the protocol already
+    /// knows (asyncio's `BufferedProtocol.get_buffer`): the loop reads into
+    /// the returned slice instead of its shared read buffer, and then calls
+    /// [`Protocol::buffer_updated`] with the count. Return `None` (the
+    /// default) to have bytes delivered through `data_received`.
+    ///
+    /// Only asked while reading and when no bytes wait from before, so the
+    /// order of the stream is kept. The WebSocket layer returns the rest of
+    /// a large frame's payload: the kernel copies it into the message's own
+    /// buffer, and no copy is made in user space.
+    fn get_buffer(&mut self) -> Option<&mut [u8]> {
+        None
+    }
+
+    /// `n` bytes (more than zero) were read into the slice the last
+    /// [`Protocol::get_buffer`] returned (asyncio's
+    /// `BufferedProtocol.buffer_updated`).
+    fn buffer_updated(&mut self, cx: &mut Context<'_, Self>, n: usize) {
+        let _ = (cx, n);
+    }
 
     /// The peer shut down its write half.
     ///

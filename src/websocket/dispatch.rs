@@ -5,8 +5,9 @@ use super::clock::Stamp;
 use super::state::State;
 use super::{timers, Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
+use crate::ws::message_buf;
 use crate::ws::reader::EventReader;
-use crate::ws::{close, Event, Message, Role};
+use crate::ws::{close, Event, Message, Payload, Role};
 
 impl<H: Handler> WsProtocol<H> {
     /// Parses frames out of `data` and dispatches their events; returns the
@@ -46,6 +47,27 @@ impl<H: Handler> WsProtocol<H> {
         consumed
     }
 
+    /// `n` bytes of a large frame's payload were read straight into its
+    /// message buffer (`get_buffer`): the same as `on_frames` for them.
+    pub(super) fn on_payload(&mut self, cx: &mut Context<'_, Self>, n: usize) {
+        let now = Stamp::at(cx.now());
+        self.last_received = now;
+        self.ping_sent = None;
+        self.conn.last_activity = now;
+        if cx.tracing() {
+            cx.trace(format_args!(
+                "ws: {n} payload bytes read into the message buffer"
+            ));
+        }
+        if let Some(event) = self.conn.session.payload_received(n) {
+            if cx.tracing() {
+                cx.trace(format_args!("ws: decoded {} -> handler", describe(&event)));
+            }
+            self.on_event(cx, event);
+        }
+        self.after_session_step(cx);
+    }
+
     fn on_event(&mut self, cx: &mut Context<'_, Self>, event: Event<'_>) {
         match event {
             Event::Text(payload) => {
@@ -53,10 +75,12 @@ impl<H: Handler> WsProtocol<H> {
                 // The session validated the whole message as UTF-8 already.
                 let text = std::str::from_utf8(&payload).unwrap_or_default();
                 self.call_handler(cx, |h, ws| h.on_message(ws, Message::Text(text)));
+                recycle(payload);
             }
             Event::Binary(payload) => {
                 cx.count_received(1);
                 self.call_handler(cx, |h, ws| h.on_message(ws, Message::Binary(&payload)));
+                recycle(payload);
             }
             Event::Ping(_) | Event::Pong(_) => {
                 // Pongs to pings are queued by the session; any frame at
@@ -138,6 +162,15 @@ impl<H: Handler> WsProtocol<H> {
         } else {
             timers::arm_close(cx);
         }
+    }
+}
+
+/// A reassembled message's buffer goes back to the thread's spares once
+/// the handler is done with it; borrowed payloads were never the
+/// session's to give.
+fn recycle(payload: Payload<'_>) {
+    if let Payload::Owned(buf) = payload {
+        message_buf::recycle(buf);
     }
 }
 

@@ -189,6 +189,18 @@ impl<H: Handler> Protocol for WsProtocol<H> {
         }
     }
 
+    fn get_buffer(&mut self) -> Option<&mut [u8]> {
+        // Only where `on_frames` would go on reading frames too.
+        if self.conn.user_paused || !self.state.frames_flow() {
+            return None;
+        }
+        self.conn.session.payload_target()
+    }
+
+    fn buffer_updated(&mut self, cx: &mut Context<'_, Self>, n: usize) {
+        self.on_payload(cx, n);
+    }
+
     fn eof_received(&mut self, cx: &mut Context<'_, Self>) -> bool {
         self.connect_failed(cx, "the server closed the connection without answering");
         if self.state.frames_flow() {

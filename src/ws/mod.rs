@@ -37,6 +37,7 @@ pub mod headers;
 pub mod http;
 pub mod mask;
 pub mod message;
+pub mod message_buf;
 pub mod reader;
 pub mod session;
 pub mod utf8;

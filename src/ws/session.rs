@@ -59,6 +59,7 @@ use super::frame::{
     RSV1,
 };
 use super::mask::apply_mask;
+use super::message_buf::{self, MessageBuf};
 use super::utf8::Utf8Validator;
 
 /// Which end of the connection this session is. It decides masking: a
@@ -293,7 +294,7 @@ struct Receiving {
     /// The frame whose payload is being received, if any.
     frame: Option<FrameProgress>,
     /// Reassembly of a message that is fragmented or split across reads.
-    message_buf: Vec<u8>,
+    message_buf: MessageBuf,
     /// UTF-8 state of the text message in `message_buf`.
     utf8: Utf8Validator,
     /// Reassembly of a control frame split across reads.
@@ -304,7 +305,7 @@ impl Receiving {
     fn new() -> Box<Self> {
         Box::new(Receiving {
             frame: None,
-            message_buf: Vec::new(),
+            message_buf: MessageBuf::default(),
             utf8: Utf8Validator::new(),
             control_buf: Vec::new(),
         })
@@ -564,17 +565,10 @@ impl Session {
                 return (pos, Some(self.fail(invalid_utf8())));
             }
             // Room for the rest of the frame at once (its size was checked
-            // against the limits with the header). For the last frame of a
-            // message exactly that, so the buffer never grows by doubling;
-            // earlier fragments keep the amortised growth, or a message of
-            // many fragments would be moved once per fragment.
+            // against the limits with the header), so the buffer never
+            // grows by doubling.
             let rest = chunk.len() + frame.remaining;
-            if frame.fin {
-                receiving.message_buf.reserve_exact(rest);
-            } else {
-                receiving.message_buf.reserve(rest);
-            }
-            receiving.message_buf.extend_from_slice(chunk);
+            receiving.message_buf.append(chunk, rest, frame.fin);
             if frame.remaining > 0 {
                 receiving.frame = Some(frame);
                 return (pos, None);
@@ -584,6 +578,50 @@ impl Session {
             }
             // A non-final fragment is complete: go on to the next header.
         }
+    }
+
+    /// Where the rest of a large frame can be read straight to: the bytes
+    /// of its message buffer that the frame's remaining payload will fill.
+    /// `None` unless an uncompressed data frame is being received with at
+    /// least [`message_buf::LARGE`] bytes still to come. After a read into
+    /// it, call [`Session::payload_received`] with the count (and nothing
+    /// else in between): the bytes are not payload until then.
+    pub fn payload_target(&mut self) -> Option<&mut [u8]> {
+        if self.failed || self.close_received || self.message_compressed {
+            return None;
+        }
+        let receiving = self.receiving.as_mut()?;
+        let frame = receiving.frame.as_ref()?;
+        if frame.opcode.is_control() || frame.remaining < message_buf::LARGE {
+            return None;
+        }
+        Some(receiving.message_buf.target(frame.remaining))
+    }
+
+    /// Takes `n` bytes read into [`Session::payload_target`] as the
+    /// frame's next payload: unmasks them in place, checks text as UTF-8,
+    /// and completes the message when they end its last frame, as
+    /// [`Session::read`] would have with the same bytes.
+    pub fn payload_received(&mut self, n: usize) -> Option<Event<'static>> {
+        let receiving = self.receiving.as_mut()?;
+        let mut frame = receiving.frame.take()?;
+        let n = n.min(frame.remaining);
+        let chunk = receiving.message_buf.commit(n);
+        if let Some(key) = frame.mask {
+            apply_mask(chunk, key, frame.offset);
+        }
+        let bad_text = self.message == Some(Opcode::Text) && receiving.utf8.feed(chunk).is_err();
+        frame.offset += n;
+        frame.remaining -= n;
+        if bad_text {
+            return Some(self.fail(invalid_utf8()));
+        }
+        if frame.remaining > 0 {
+            receiving.frame = Some(frame);
+            return None;
+        }
+        // A non-final fragment ends here; its next header comes by `read`.
+        frame.fin.then(|| self.finish_message())
     }
 
     /// Appends a complete unfragmented message (Text or Binary) to `out`,
@@ -741,19 +779,20 @@ impl Session {
         };
         let limit = self.limits.message();
         let receiving = self.receiving.get_or_insert_with(Receiving::new);
-        let before = receiving.message_buf.len();
-        d.decompressor
-            .inflate(chunk, &mut receiving.message_buf, limit)?;
-        if last {
-            d.decompressor
-                .finish_message(&mut receiving.message_buf, limit)?;
-        }
-        if self.message == Some(Opcode::Text)
-            && receiving
-                .utf8
-                .feed(&receiving.message_buf[before..])
-                .is_err()
-        {
+        let out = receiving.message_buf.as_vec();
+        let before = out.len();
+        let inflated = d.decompressor.inflate(chunk, out, limit).and_then(|()| {
+            if last {
+                d.decompressor.finish_message(out, limit)
+            } else {
+                Ok(())
+            }
+        });
+        let text = self.message == Some(Opcode::Text);
+        let valid = !text || receiving.utf8.feed(&out[before..]).is_ok();
+        receiving.message_buf.sync();
+        inflated?;
+        if !valid {
             return Err(invalid_utf8());
         }
         Ok(())
@@ -831,7 +870,7 @@ impl Session {
         }
         // Hand the buffer itself to the caller: no copy, and an idle
         // session keeps no message memory.
-        let payload = Payload::Owned(mem::take(&mut receiving.message_buf));
+        let payload = Payload::Owned(receiving.message_buf.take());
         self.release_idle_receiving();
         match kind {
             Some(Opcode::Text) => Event::Text(payload),

@@ -1,6 +1,6 @@
 //! The echo handler most tests run the server with.
 
-use wsloop::{Handler, Message, WebSocket};
+use wsloop::{Config, Handler, Message, RunningServer, Server, WebSocket};
 
 /// Echoes every message back.
 ///
@@ -22,6 +22,17 @@ impl Echo {
     /// An echo that cannot be sent is dropped.
     pub fn tolerant() -> Echo {
         Echo { strict: false }
+    }
+
+    /// A strict echo server with the default configuration on a free
+    /// loopback port, its loop on a thread of its own.
+    pub fn serve() -> RunningServer<Echo> {
+        Server::spawn(
+            "127.0.0.1:0".parse().unwrap(),
+            Config::default(),
+            Echo::strict,
+        )
+        .unwrap()
     }
 }
 

@@ -25,6 +25,19 @@ pub fn connect(addr: SocketAddr) -> Client {
     ws
 }
 
+/// Like [`connect`], with tungstenite's own limits raised to 64 MiB so
+/// the largest test messages fit.
+pub fn connect_big(addr: SocketAddr) -> Client {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    tungstenite::client::client_with_config(format!("ws://{addr}/"), stream, Some(config))
+        .expect("handshake")
+        .0
+}
+
 /// The next data message as text; a close frame fails the test.
 pub fn read_text(ws: &mut Client) -> String {
     loop {

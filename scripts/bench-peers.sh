@@ -25,7 +25,8 @@
 # Environment: ONLY=REGEX keeps the servers whose names match (tcp-echo is
 # always kept, as the ratios' base); BASELINE=PATH adds "wsloop baseline", the
 # echo server of another wsloop build, for before/after figures in one run;
-# PIN=0 turns the pinning off.
+# PIN=0 turns the pinning off; ONLY_SCENARIOS=REGEX keeps the scenarios whose
+# labels match.
 #
 # Needs jq and Linux /proc. Servers listen on 127.0.0.1:19200-19209; each is
 # stopped by PID after its run (and on exit).

@@ -12,7 +12,8 @@
 # always kept, as the ratios' base); BASELINE=PATH adds "wsloop baseline", the
 # echo server of another wsloop build; PIN=0 turns pinning off;
 # SCENARIOS=all adds the older P1 set (100 x 20, 10 x 1k, 10 x 16k,
-# 200 x 16k, 500 x 16k).
+# 200 x 16k, 500 x 16k); ONLY_SCENARIOS=REGEX then keeps the scenarios whose
+# labels match (e.g. 'MiB' for more rounds of one scenario in the same time).
 
 cargo build --release --quiet --bin wsloop
 cargo build --release --quiet --manifest-path peers/Cargo.toml
@@ -61,6 +62,13 @@ if [ "${SCENARIOS:-}" = all ]; then
         "200 x 16 KiB P1|200|16k|1|echo|20000"
         "500 x 16 KiB P1|500|16k|1|echo|20000"
     )
+fi
+if [ -n "${ONLY_SCENARIOS:-}" ]; then
+    kept=()
+    for s in "${scenarios[@]}"; do
+        if [[ ${s%%|*} =~ $ONLY_SCENARIOS ]]; then kept+=("$s"); fi
+    done
+    scenarios=("${kept[@]}")
 fi
 order_json=$(printf '%s\n' "${scenarios[@]}" | cut -d'|' -f1 | jq -R . | jq -sc .)
 # shellcheck disable=SC2034 # used by the scripts that source this

@@ -9,6 +9,7 @@
 //! 24.8 days is measured to the millisecond, whatever the process's
 //! uptime. The adapter's spans (keepalive, pong, idle) are seconds to hours.
 
+use std::cell::Cell;
 use std::num::NonZeroU32;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -26,6 +27,21 @@ const HALF_RANGE: u32 = 1 << 31;
 impl Stamp {
     /// The stamp of `time` (times before the epoch count as the epoch).
     pub(crate) fn at(time: Instant) -> Stamp {
+        // One loop turn stamps many sends and reads with the same time
+        // (the loop's clock is read once per turn), and the conversion
+        // (a checked subtraction and 128-bit milliseconds) costs more than
+        // the rest of a small message's bookkeeping; the last one is kept.
+        LAST.with(|last| match last.get() {
+            Some((at, stamp)) if at == time => stamp,
+            _ => {
+                let stamp = Stamp::convert(time);
+                last.set(Some((time, stamp)));
+                stamp
+            }
+        })
+    }
+
+    fn convert(time: Instant) -> Stamp {
         let millis = time.saturating_duration_since(epoch()).as_millis() as u32;
         Stamp(NonZeroU32::new(millis).unwrap_or(NonZeroU32::MIN))
     }
@@ -42,6 +58,11 @@ impl Stamp {
         }
         Duration::from_millis(u64::from(span))
     }
+}
+
+thread_local! {
+    /// The last time converted on this thread, and its stamp.
+    static LAST: Cell<Option<(Instant, Stamp)>> = const { Cell::new(None) };
 }
 
 /// How far a duration between two stamps may fall short of the true one:

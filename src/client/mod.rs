@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 pub use error::ClientError;
 pub use url::WsUrl;
 
-use crate::transport::READ_CHUNK;
 use stream::Stream;
 
 use crate::tls::{self, Trust};
@@ -438,7 +437,7 @@ impl Client {
     fn write_output(&mut self) -> Result<(), ClientError> {
         let result = self.stream.write_all(&self.output);
         // A huge message should not pin its buffer for the connection's life.
-        if self.output.capacity() > READ_CHUNK {
+        if self.output.capacity() > READ_STEP {
             self.output = Vec::new();
         }
         if let Err(e) = result {
@@ -479,10 +478,15 @@ fn open_tcp(url: &WsUrl, timeout: Option<Duration>) -> Result<TcpStream, ClientE
     )))
 }
 
+/// How much the blocking client asks for per read, and the most output it
+/// keeps between messages. Smaller than the loop's shared read buffer: this
+/// one is per connection, and zeroed before every read.
+const READ_STEP: usize = 64 * 1024;
+
 /// Appends one read's worth of bytes to `buf`; returns how many (0 at EOF).
 fn read_more(stream: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<usize> {
     let len = buf.len();
-    buf.resize(len + READ_CHUNK, 0);
+    buf.resize(len + READ_STEP, 0);
     let result = stream.read(&mut buf[len..]);
     buf.truncate(len + *result.as_ref().unwrap_or(&0));
     result

@@ -17,6 +17,11 @@ impl Protocol for TcpEcho {
     type Shared = ();
     type Command = ();
 
+    /// Reads of exactly the kernel's 64 KiB segments: 4 KiB more (the
+    /// WebSocket default) splits a segment per read, and measured a quarter
+    /// to a third more CPU per echoed byte at 64 KiB and 1 MiB messages.
+    const READ_BUFFER: usize = 64 * 1024;
+
     fn data_received(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
         cx.write(data);
         data.len()

@@ -187,7 +187,7 @@ impl<P: Protocol> EventLoop<P> {
                 stats: LoopStats::default(),
                 trace: Tracer::default(),
             },
-            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            read_buf: vec![0; P::READ_BUFFER.max(1)].into_boxed_slice(),
             rx,
             handle: LoopHandle {
                 tx,

@@ -63,6 +63,14 @@ pub trait Protocol: Sized + 'static {
     /// another thread ([`crate::LoopHandle::send_to`]).
     type Command: Clone + 'static;
 
+    /// Size of the loop's shared read buffer, the most one read takes
+    /// (default [`READ_CHUNK`](crate::READ_CHUNK)). A stream of
+    /// fixed-size records is cheapest when a read holds a whole record
+    /// and the reads do not fall into step with record boundaries; a
+    /// protocol that parses nothing (the TCP echo) does best with the
+    /// kernel's 64 KiB segment size.
+    const READ_BUFFER: usize = crate::transport::READ_CHUNK;
+
     /// The connection is established; the transport is ready for writes.
     fn connection_made(&mut self, cx: &mut Context<'_, Self>) {
         let _ = cx;

@@ -36,7 +36,8 @@ pub(crate) use tls::TlsLayer;
 pub use tls::{TlsAcceptor, TlsConnector};
 pub use write_queue::WriteQueue;
 
-/// Size of one read from a socket: the event loop's shared read buffer.
+/// Size of one read from a socket: the event loop's shared read buffer,
+/// unless the protocol asks for another ([`Protocol::READ_BUFFER`](crate::Protocol::READ_BUFFER)).
 ///
 /// Every connection reads into this one buffer; a connection keeps bytes of
 /// its own only when its protocol leaves some unconsumed. An idle connection

@@ -196,12 +196,13 @@ impl<P: Protocol> Conn<P> {
                     return;
                 }
                 Ok(n) => {
-                    if wanted.is_some() {
-                        self.call(shared, services, |p, cx| p.buffer_updated(cx, n));
-                    } else if !discard {
-                        self.deliver(shared, services, &mut buf[..n]);
-                    }
                     if !discard {
+                        // (A direct read is never a discarding one.)
+                        if wanted.is_some() {
+                            self.call(shared, services, |p, cx| p.buffer_updated(cx, n));
+                        } else {
+                            self.deliver(shared, services, &mut buf[..n]);
+                        }
                         // Bound the queue between reads: without this, a
                         // burst of input echoed back would pile up in the
                         // queue until the socket runs dry.

@@ -187,6 +187,7 @@ impl<P: Protocol> EventLoop<P> {
                 stats: LoopStats::default(),
                 trace: Tracer::default(),
             },
+            // Never empty: a read into no room returns 0, which would read as EOF.
             read_buf: vec![0; P::READ_BUFFER.max(1)].into_boxed_slice(),
             rx,
             handle: LoopHandle {

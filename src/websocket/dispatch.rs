@@ -13,9 +13,7 @@ impl<H: Handler> WsProtocol<H> {
     /// Parses frames out of `data` and dispatches their events; returns the
     /// bytes consumed.
     pub(super) fn on_frames(&mut self, cx: &mut Context<'_, Self>, data: &mut [u8]) -> usize {
-        let now = Stamp::at(cx.now());
-        self.last_received = now;
-        self.ping_sent = None;
+        let now = self.heard_from_peer(cx);
         let mut reader = EventReader::new(data);
         // Stop early when the application paused reading: the rest stays
         // with the transport and comes back on resume.
@@ -50,10 +48,8 @@ impl<H: Handler> WsProtocol<H> {
     /// `n` bytes of a large frame's payload were read straight into its
     /// message buffer (`get_buffer`): the same as `on_frames` for them.
     pub(super) fn on_payload(&mut self, cx: &mut Context<'_, Self>, n: usize) {
-        let now = Stamp::at(cx.now());
-        self.last_received = now;
-        self.ping_sent = None;
-        self.conn.last_activity = now;
+        // Payload of a data frame: activity as well as liveness.
+        self.conn.last_activity = self.heard_from_peer(cx);
         if cx.tracing() {
             cx.trace(format_args!(
                 "ws: {n} payload bytes read into the message buffer"
@@ -66,6 +62,15 @@ impl<H: Handler> WsProtocol<H> {
             self.on_event(cx, event);
         }
         self.after_session_step(cx);
+    }
+
+    /// Bytes arrived from the peer: it is alive, and an unanswered ping is
+    /// answered by them as well as by a pong. Returns the time's stamp.
+    fn heard_from_peer(&mut self, cx: &mut Context<'_, Self>) -> Stamp {
+        let now = Stamp::at(cx.now());
+        self.last_received = now;
+        self.ping_sent = None;
+        now
     }
 
     fn on_event(&mut self, cx: &mut Context<'_, Self>, event: Event<'_>) {

@@ -9,7 +9,9 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 use wsloop::ws::frame::{decode_header, FrameHeader};
-use wsloop::ws::handshake::{parse_request, response_101, HandshakeConfig};
+use wsloop::ws::handshake::{
+    accept_key, parse_request, response_101, HandshakeConfig, HeadScan, ServerHandshake, ServerStep,
+};
 use wsloop::ws::mask::{apply_mask, apply_mask_bytewise};
 use wsloop::ws::utf8::Utf8Validator;
 use wsloop::ws::Opcode;
@@ -91,6 +93,29 @@ Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\nUser-Agent: bench\r\n\r
             let (req, _) = parse_request(black_box(request), &config).unwrap().unwrap();
             black_box(response_101(&req, None, &[]))
         })
+    });
+    // What a browser sends: twice the lines, and what the server does with
+    // them on every connection (the head scan, the parse, the 101).
+    let browser = b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nConnection: Upgrade\r\n\
+Pragma: no-cache\r\nCache-Control: no-cache\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) \
+AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36\r\nUpgrade: websocket\r\n\
+Origin: http://127.0.0.1:9001\r\nSec-WebSocket-Version: 13\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    g.bench_function("server_receive_browser", |b| {
+        b.iter(|| {
+            let step = ServerHandshake::new(&config).receive_scanned(
+                black_box(browser),
+                &mut HeadScan::default(),
+                |_| None,
+            );
+            assert!(matches!(step, ServerStep::Upgraded { .. }));
+            black_box(step)
+        })
+    });
+    g.bench_function("accept_key", |b| {
+        b.iter(|| black_box(accept_key(black_box("dGhlIHNhbXBsZSBub25jZQ=="))))
     });
     g.finish();
 }

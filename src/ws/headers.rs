@@ -1,36 +1,137 @@
 //! Header lines of an HTTP/1.1 head: the one place they are looked up,
 //! split into tokens and written out, for plain HTTP and the handshake alike.
 
+use std::ops::Range;
+
 /// Header lines in order, names as sent, values as raw bytes (a value need
 /// not be UTF-8).
-pub type Headers = Vec<(String, Vec<u8>)>;
+///
+/// Every connection's upgrade request is kept in one of these, so it holds
+/// all names in one string and all values in one buffer, with the ends of
+/// each line's name and value: three allocations for a whole head, where a
+/// pair of owned strings per line took two for every line (a browser sends
+/// a dozen).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    names: String,
+    values: Vec<u8>,
+    /// Where each line's name and value end in `names` and `values`; each
+    /// starts where the line before it ended.
+    ends: Vec<(usize, usize)>,
+}
+
+impl Headers {
+    /// No header lines.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a header line.
+    pub fn push(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.names.push_str(name);
+        self.values.extend_from_slice(value.as_ref());
+        self.ends.push((self.names.len(), self.values.len()));
+    }
+
+    /// How many header lines there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Removes every line.
+    pub fn clear(&mut self) {
+        self.names.clear();
+        self.values.clear();
+        self.ends.clear();
+    }
+
+    /// The lines in order, as (name, value).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
+        self.spans()
+            .map(|(name, value)| (&self.names[name], &self.values[value]))
+    }
+
+    /// The values of the lines called `name` (ASCII case-insensitive), in
+    /// order. Names are compared as bytes and a value is sliced only when
+    /// its name matches: a handshake looks up half a dozen names in every
+    /// request.
+    fn matching<'h: 'n, 'n>(&'h self, name: &'n str) -> impl Iterator<Item = &'h [u8]> + 'n {
+        let names = self.names.as_bytes();
+        self.spans()
+            .filter(move |(n, _)| names[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| &self.values[value])
+    }
+
+    /// Each line's name and value as ranges of `names` and `values`.
+    fn spans(&self) -> impl ExactSizeIterator<Item = (Range<usize>, Range<usize>)> + '_ {
+        let mut start = (0, 0);
+        self.ends.iter().map(move |&end| {
+            let (name_start, value_start) = std::mem::replace(&mut start, end);
+            (name_start..end.0, value_start..end.1)
+        })
+    }
+
+    /// The value of the first header called `name` (ASCII case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        find(self, name)
+    }
+
+    /// Copies httparse's borrowed headers, sized once for all of them.
+    pub(crate) fn own(parsed: &[httparse::Header<'_>]) -> Self {
+        let names = parsed.iter().map(|h| h.name.len()).sum();
+        let values = parsed.iter().map(|h| h.value.len()).sum();
+        let mut headers = Headers {
+            names: String::with_capacity(names),
+            values: Vec::with_capacity(values),
+            ends: Vec::with_capacity(parsed.len()),
+        };
+        for h in parsed {
+            headers.push(h.name, h.value);
+        }
+        headers
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.iter()
+                    .map(|(name, value)| (name, String::from_utf8_lossy(value))),
+            )
+            .finish()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(lines: I) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in lines {
+            headers.push(name.as_ref(), value);
+        }
+        headers
+    }
+}
 
 /// The value of the first header called `name` (ASCII case-insensitive).
-pub fn find<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
+pub fn find<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
+    headers.matching(name).next()
 }
 
 /// The values of every header called `name`, in order.
-pub fn all<'h>(
-    headers: &'h [(String, Vec<u8>)],
-    name: &'h str,
-) -> impl Iterator<Item = &'h [u8]> + 'h {
-    headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
+pub fn all<'h>(headers: &'h Headers, name: &'h str) -> impl Iterator<Item = &'h [u8]> + 'h {
+    headers.matching(name)
 }
 
 /// The trimmed value of a header that must appear exactly once; a repeated
 /// key or version is ambiguous, so it counts as absent.
-pub fn single<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
-    let mut values = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice());
+pub fn single<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
+    let mut values = headers.matching(name);
     match (values.next(), values.next()) {
         (Some(v), None) => Some(v.trim_ascii()),
         _ => None,
@@ -39,11 +140,10 @@ pub fn single<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u
 
 /// Whether any header called `name` lists `token` in its comma-separated
 /// value (ASCII case-insensitive), e.g. `Connection: keep-alive, Upgrade`.
-pub fn has_token(headers: &[(String, Vec<u8>)], name: &str, token: &str) -> bool {
+pub fn has_token(headers: &Headers, name: &str, token: &str) -> bool {
     headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .flat_map(|(_, v)| tokens(v))
+        .matching(name)
+        .flat_map(tokens)
         .any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
@@ -53,14 +153,6 @@ pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .split(|&b| b == b',')
         .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
-}
-
-/// Copies httparse's borrowed headers into owned ones.
-pub(crate) fn own(headers: &[httparse::Header<'_>]) -> Headers {
-    headers
-        .iter()
-        .map(|h| (h.name.to_owned(), h.value.to_vec()))
-        .collect()
 }
 
 /// Writes `Name: value\r\n` lines, skipping any that could split the head
@@ -85,10 +177,29 @@ mod tests {
     use super::*;
 
     fn headers(lines: &[(&str, &str)]) -> Headers {
-        lines
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+        lines.iter().copied().collect()
+    }
+
+    #[test]
+    fn lines_keep_their_order_and_bytes() {
+        let h = headers(&[("Host", "a"), ("", ""), ("X-Long", "some value")]);
+        let lines: Vec<_> = h.iter().collect();
+        assert_eq!(
+            lines,
+            [("Host", &b"a"[..]), ("", b""), ("X-Long", b"some value")]
+        );
+        assert_eq!(h.len(), 3);
+        assert_eq!(
+            format!("{h:?}"),
+            r#"[("Host", "a"), ("", ""), ("X-Long", "some value")]"#
+        );
+        let mut copy = h.clone();
+        assert_eq!(copy, h);
+        copy.push("Y", [0xff]);
+        assert_ne!(copy, h);
+        assert_eq!(copy.get("y"), Some(&[0xff][..]));
+        copy.clear();
+        assert!(copy.is_empty() && copy.iter().next().is_none());
     }
 
     #[test]

@@ -152,7 +152,7 @@ mod tests {
             method: "GET".into(),
             path: "/a?b=c".into(),
             version: 1,
-            headers: vec![("upgrade".into(), b"h2c, WebSocket".to_vec())],
+            headers: [("upgrade", "h2c, WebSocket")].into_iter().collect(),
         };
         assert!(req.is_upgrade());
         assert_eq!(req.path_only(), "/a");

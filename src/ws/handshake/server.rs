@@ -6,7 +6,7 @@ use base64::Engine as _;
 
 use super::{accept_key, HandshakeConfig, HandshakeError, UpgradeRequest, MAX_HEADERS};
 use crate::ws::extension::{self, ExtensionParams};
-use crate::ws::headers;
+use crate::ws::headers::{self, Headers};
 use crate::ws::http::{HttpRequest, HttpResponse};
 
 /// The server side of the opening handshake, as a sans-IO step function.
@@ -168,7 +168,11 @@ impl HeadScan {
         self.search(buf);
         let max = config.max_head;
         self.check_method(buf, max)?;
-        if let Some(end) = self.request_line_end {
+        // A whole head within the limit is judged by its one full parse
+        // below, request line first; parsing the line alone as well would
+        // only repeat that work.
+        let head_fits = self.head_end.is_some_and(|end| end <= max);
+        if let Some(end) = self.request_line_end.filter(|_| !head_fits) {
             if end <= max && !self.request_line_ok {
                 parse_head(&buf[..end], config)?;
                 self.request_line_ok = true;
@@ -302,7 +306,7 @@ pub fn parse_head(
         method: parsed.method.unwrap_or_default().to_owned(),
         path: parsed.path.unwrap_or("/").to_owned(),
         version: parsed.version.unwrap_or_default(),
-        headers: headers::own(parsed.headers),
+        headers: Headers::own(parsed.headers),
     };
     Ok(Some((head, head_len)))
 }
@@ -389,6 +393,9 @@ pub fn select_subprotocol<'s, 'c, S: AsRef<str>>(
     server_prefs: &'s [S],
     client_offer: impl IntoIterator<Item = &'c [u8]>,
 ) -> Option<&'s str> {
+    if server_prefs.is_empty() {
+        return None;
+    }
     let offered: Vec<&[u8]> = client_offer.into_iter().collect();
     server_prefs
         .iter()
@@ -431,7 +438,9 @@ fn too_large() -> HandshakeError {
 /// A key must be base64 for exactly 16 bytes (RFC 6455 section 4.1).
 fn is_valid_key(key: &[u8]) -> bool {
     // 16 bytes encode to 24 characters; checking first bounds the decode.
-    key.len() == 24 && BASE64.decode(key).is_ok_and(|k| k.len() == 16)
+    // Decoded onto the stack: 24 characters need room for 18 bytes.
+    let mut decoded = [0u8; 18];
+    key.len() == 24 && BASE64.decode_slice(key, &mut decoded) == Ok(16)
 }
 
 #[cfg(test)]

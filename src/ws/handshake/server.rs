@@ -228,7 +228,7 @@ impl HeadScan {
             *self = HeadScan::default();
         }
         while self.head_end.is_none() {
-            let Some(i) = buf[self.scanned..].iter().position(|&b| b == b'\n') else {
+            let Some(i) = memchr::memchr(b'\n', &buf[self.scanned..]) else {
                 self.scanned = buf.len();
                 return;
             };

@@ -19,6 +19,7 @@
 //! loop and [`crate::WsProtocol::client`] instead.
 
 mod error;
+mod input;
 mod stream;
 mod url;
 
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 pub use error::ClientError;
 pub use url::WsUrl;
 
+use input::{Input, READ_STEP};
 use stream::Stream;
 
 use crate::tls::{self, Trust};
@@ -151,9 +153,9 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
     let handshake = ClientHandshake::new(&target, &extensions);
     stream.write_all(&handshake.request_bytes())?;
 
-    let mut input = Vec::new();
+    let mut input = Input::default();
     let request = loop {
-        match read_more(&mut stream, &mut input) {
+        match input.read_from(&mut stream) {
             Ok(0) => {
                 return Err(ClientError::Handshake(
                     "the server closed the connection without answering".into(),
@@ -168,13 +170,13 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
             }
             Err(e) => return Err(e.into()),
         }
-        match handshake.receive(&input) {
+        match handshake.receive(input.filled()) {
             ClientStep::NeedMore => continue,
             ClientStep::Upgraded {
                 head_len, request, ..
             } => {
                 // Frames may already follow the head: keep them.
-                input.drain(..head_len);
+                input.consume(head_len);
                 break request;
             }
             ClientStep::Failed(e) => return Err(ClientError::Handshake(e.reason)),
@@ -201,7 +203,7 @@ pub struct Client {
     session: Session,
     /// Received bytes not yet parsed (at most one partial header once
     /// `recv` returns; payload is moved into the session).
-    input: Vec<u8>,
+    input: Input,
     /// Reused frame-encoding buffer.
     output: Vec<u8>,
     subprotocol: Option<String>,
@@ -327,7 +329,7 @@ impl Client {
     fn parse_buffered(&mut self) -> Result<Option<Received>, ClientError> {
         self.check_open()?;
         loop {
-            let mut reader = EventReader::new(&mut self.input);
+            let mut reader = EventReader::new(self.input.filled_mut());
             // Detach the event from the input buffer so it can be trimmed below.
             let event = loop {
                 match reader.next(&mut self.session) {
@@ -337,7 +339,7 @@ impl Client {
                 }
             };
             let used = reader.consumed();
-            self.input.drain(..used);
+            self.input.consume(used);
             let Some(event) = event else {
                 return Ok(None);
             };
@@ -382,7 +384,7 @@ impl Client {
 
     /// Reads more input; EOF or a socket error ends the connection (1006).
     fn fill(&mut self) -> Result<(), ClientError> {
-        match read_more(&mut self.stream, &mut self.input) {
+        match self.input.read_from(&mut self.stream) {
             Ok(0) => {
                 let reason = "connection closed without a close frame";
                 self.end(close::ABNORMAL, reason);
@@ -421,7 +423,7 @@ impl Client {
         if self.ended.is_none() {
             self.ended = Some((code, reason.to_string()));
             let _ = self.stream.shutdown(Shutdown::Both);
-            self.input = Vec::new();
+            self.input.release();
         }
     }
 
@@ -476,20 +478,6 @@ fn open_tcp(url: &WsUrl, timeout: Option<Duration>) -> Result<TcpStream, ClientE
         e.kind(),
         format!("cannot connect to {}:{}: {e}", url.host, url.port),
     )))
-}
-
-/// How much the blocking client asks for per read, and the most output it
-/// keeps between messages. Smaller than the loop's shared read buffer: this
-/// one is per connection, and zeroed before every read.
-const READ_STEP: usize = 64 * 1024;
-
-/// Appends one read's worth of bytes to `buf`; returns how many (0 at EOF).
-fn read_more(stream: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let len = buf.len();
-    buf.resize(len + READ_STEP, 0);
-    let result = stream.read(&mut buf[len..]);
-    buf.truncate(len + *result.as_ref().unwrap_or(&0));
-    result
 }
 
 fn is_timeout(e: &io::Error) -> bool {

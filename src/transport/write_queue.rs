@@ -263,12 +263,13 @@ impl Queued {
     fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
         let mut total = 0;
         while self.len > 0 {
-            let result = {
-                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let count = self.fill_slices(&mut slices);
-                if count == 1 {
-                    sink.write(&slices[0])
-                } else {
+            let result = match self.chunks.len() {
+                // Most flushes write one coalesced buffer: a plain write
+                // from it, without filling (1 KiB of) the iovec array.
+                1 => sink.write(&self.chunks[0].as_slice()[self.head_offset..]),
+                _ => {
+                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                    let count = self.fill_slices(&mut slices);
                     sink.write_vectored(&slices[..count])
                 }
             };

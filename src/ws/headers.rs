@@ -158,10 +158,11 @@ pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Writes `Name: value\r\n` lines, skipping any that could split the head
 /// (a CR or LF would let a value inject headers of its own).
 pub fn write<'h>(out: &mut Vec<u8>, headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) {
+    // Every 101 goes through here; memchr2 checks a line in a few steps
+    // where a byte loop took a dozen instructions per byte.
+    let splits = |bytes: &[u8]| memchr::memchr2(b'\r', b'\n', bytes).is_some();
     for (name, value) in headers {
-        let unsafe_byte = |b: &u8| *b == b'\r' || *b == b'\n';
-        if name.is_empty() || name.bytes().any(|b| unsafe_byte(&b)) || value.iter().any(unsafe_byte)
-        {
+        if name.is_empty() || splits(name.as_bytes()) || splits(value) {
             log::warn!("dropping header {name:?} containing CR/LF");
             continue;
         }

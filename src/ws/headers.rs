@@ -76,11 +76,6 @@ impl Headers {
         })
     }
 
-    /// The value of the first header called `name` (ASCII case-insensitive).
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
-        find(self, name)
-    }
-
     /// Copies httparse's borrowed headers, sized once for all of them.
     pub(crate) fn own(parsed: &[httparse::Header<'_>]) -> Self {
         let names = parsed.iter().map(|h| h.name.len()).sum();
@@ -198,7 +193,7 @@ mod tests {
         assert_eq!(copy, h);
         copy.push("Y", [0xff]);
         assert_ne!(copy, h);
-        assert_eq!(copy.get("y"), Some(&[0xff][..]));
+        assert_eq!(find(&copy, "y"), Some(&[0xff][..]));
         copy.clear();
         assert!(copy.is_empty() && copy.iter().next().is_none());
     }

@@ -14,18 +14,7 @@
 /// the frame payload. Word-at-a-time, and on x86_64 CPUs with AVX2 32
 /// bytes an instruction; same result as [`apply_mask_bytewise`].
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    // Rotate the key so that its first byte lines up with `buf[0]`; after
-    // that the position within the payload no longer matters. A rotation
-    // of the key as one 32-bit word, in memory order: a fixed handful of
-    // instructions, where rotating the array calls a general routine that
-    // costs as much as masking a small payload.
-    let shift = 8 * (offset & 3) as u32;
-    let key32 = u32::from_ne_bytes(key);
-    let key32 = if cfg!(target_endian = "little") {
-        key32.rotate_right(shift)
-    } else {
-        key32.rotate_left(shift)
-    };
+    let key32 = key_at(key, offset);
     // The build targets baseline x86_64 (SSE2, 16-byte registers); most
     // CPUs a server runs on have AVX2, which halves the instructions of the
     // one pass over every received byte. The check is one load of a flag
@@ -38,6 +27,21 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         return;
     }
     mask_words::<32>(buf, key32);
+}
+
+/// The key rotated so that its first byte lines up with payload byte
+/// `offset`; after that the position within the payload no longer
+/// matters. A rotation of the key as one 32-bit word, in memory order: a
+/// fixed handful of instructions, where rotating the array calls a general
+/// routine that costs as much as masking a small payload.
+fn key_at(key: [u8; 4], offset: usize) -> u32 {
+    let shift = 8 * (offset & 3) as u32;
+    let key32 = u32::from_ne_bytes(key);
+    if cfg!(target_endian = "little") {
+        key32.rotate_right(shift)
+    } else {
+        key32.rotate_left(shift)
+    }
 }
 
 /// [`mask_words`] compiled for AVX2, 64 bytes a step (two 32-byte XORs).
@@ -144,14 +148,8 @@ mod tests {
                 apply_mask(&mut dispatched, key, offset);
                 assert_eq!(dispatched, expected, "len {len} offset {offset}");
                 // The portable loop, whatever this CPU would pick.
-                let mut key32 = u32::from_ne_bytes(key);
-                key32 = if cfg!(target_endian = "little") {
-                    key32.rotate_right(8 * offset as u32)
-                } else {
-                    key32.rotate_left(8 * offset as u32)
-                };
                 let mut portable = data.clone();
-                mask_words::<32>(&mut portable, key32);
+                mask_words::<32>(&mut portable, key_at(key, offset));
                 assert_eq!(portable, expected, "portable, len {len} offset {offset}");
             }
         }

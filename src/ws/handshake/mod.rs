@@ -208,9 +208,9 @@ impl Response {
 /// or an unrelated HTTP server replaying a response.
 ///
 /// The hash runs on the CPU's SHA instructions where it has them (the
-/// `sha1` crate picks them at run time): the accept key is the largest
-/// single cost of an upgrade, and they halve it (`handshake/accept_key` in
-/// benches/codec.rs).
+/// `sha1` crate picks them at run time), which halves the cost of the
+/// accept key, once the largest single cost of an upgrade
+/// (`handshake/accept_key` in benches/codec.rs).
 pub fn accept_key(key: &str) -> String {
     let mut sha = Sha1::new();
     sha.update(key.as_bytes());

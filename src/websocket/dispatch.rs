@@ -30,7 +30,11 @@ impl<H: Handler> WsProtocol<H> {
                 if cx.tracing() {
                     cx.trace(format_args!("ws: decoded {} -> handler", describe(&event)));
                 }
-                self.on_event(cx, event);
+                // By reference: moved into an argument, the event was
+                // copied back wider than it was written, a stall
+                // (store-to-load forwarding fails) on every message.
+                self.on_event(cx, &event);
+                recycle(event);
             }
         }
         let consumed = reader.consumed();
@@ -59,7 +63,8 @@ impl<H: Handler> WsProtocol<H> {
             if cx.tracing() {
                 cx.trace(format_args!("ws: decoded {} -> handler", describe(&event)));
             }
-            self.on_event(cx, event);
+            self.on_event(cx, &event);
+            recycle(event);
         }
         self.after_session_step(cx);
     }
@@ -73,33 +78,31 @@ impl<H: Handler> WsProtocol<H> {
         now
     }
 
-    fn on_event(&mut self, cx: &mut Context<'_, Self>, event: Event<'_>) {
+    fn on_event(&mut self, cx: &mut Context<'_, Self>, event: &Event<'_>) {
         match event {
             Event::Text(payload) => {
                 cx.count_received(1);
                 // The session validated the whole message as UTF-8 already.
-                let text = std::str::from_utf8(&payload).unwrap_or_default();
+                let text = std::str::from_utf8(payload).unwrap_or_default();
                 self.call_handler(cx, |h, ws| h.on_message(ws, Message::Text(text)));
-                recycle(payload);
             }
             Event::Binary(payload) => {
                 cx.count_received(1);
-                self.call_handler(cx, |h, ws| h.on_message(ws, Message::Binary(&payload)));
-                recycle(payload);
+                self.call_handler(cx, |h, ws| h.on_message(ws, Message::Binary(payload)));
             }
             Event::Ping(_) | Event::Pong(_) => {
                 // Pongs to pings are queued by the session; any frame at
                 // all proves the peer alive, so nothing else to do.
             }
             Event::Close { code, reason } => {
-                self.notify_close(cx, code, &reason);
+                self.notify_close(cx, *code, reason);
             }
             Event::Error { code, reason } => {
                 let peer = cx.peer_addr();
                 log::info!("{peer}: protocol error, closing with {code}: {reason}");
                 WsCounters::bump(&cx.shared().counters.protocol_errors);
                 timers::arm_close(cx);
-                self.notify_close(cx, code, reason);
+                self.notify_close(cx, *code, reason);
             }
         }
     }
@@ -173,8 +176,8 @@ impl<H: Handler> WsProtocol<H> {
 /// A reassembled message's buffer goes back to the thread's spares once
 /// the handler is done with it; borrowed payloads were never the
 /// session's to give.
-fn recycle(payload: Payload<'_>) {
-    if let Payload::Owned(buf) = payload {
+fn recycle(event: Event<'_>) {
+    if let Event::Text(Payload::Owned(buf)) | Event::Binary(Payload::Owned(buf)) = event {
         message_buf::recycle(buf);
     }
 }

@@ -114,9 +114,26 @@ impl FrameHeader {
     }
 
     /// Appends the encoded header to `out`.
+    ///
+    /// Each length form is built whole and appended in one piece rather
+    /// than through [`encode`](Self::encode)'s buffer: reading that buffer
+    /// back right after filling it byte by byte stalls the CPU (a store
+    /// that cannot be forwarded to a wider load), once per message sent.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let (buf, len) = self.encode();
-        out.extend_from_slice(&buf[..len]);
+        let b0 = (u8::from(self.fin) << 7) | self.opcode as u8;
+        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
+        if self.payload_len <= 125 {
+            out.extend_from_slice(&[b0, mask_bit | self.payload_len as u8]);
+        } else if let Ok(short) = u16::try_from(self.payload_len) {
+            let [hi, lo] = short.to_be_bytes();
+            out.extend_from_slice(&[b0, mask_bit | 126, hi, lo]);
+        } else {
+            out.extend_from_slice(&[b0, mask_bit | 127]);
+            out.extend_from_slice(&self.payload_len.to_be_bytes());
+        }
+        if let Some(key) = self.mask {
+            out.extend_from_slice(&key);
+        }
     }
 }
 
@@ -127,6 +144,7 @@ impl FrameHeader {
 /// `expect_masked` is true for a server (clients must mask) and false for a
 /// client (servers must not). Frames longer than `max_frame_size` fail with
 /// 1009; every other header-level violation fails with 1002.
+#[inline(always)]
 pub fn decode_header(
     buf: &[u8],
     expect_masked: bool,
@@ -140,6 +158,7 @@ pub fn decode_header(
 /// permessage-deflate: RSV1 is allowed on the first frame of a data message
 /// (Text or Binary) and returned as the middle value, "compressed". On a
 /// control or continuation frame it is still a 1002 (RFC 7692 section 6.1).
+#[inline(always)]
 pub fn decode_header_deflate(
     buf: &[u8],
     expect_masked: bool,
@@ -148,6 +167,10 @@ pub fn decode_header_deflate(
     decode(buf, expect_masked, max_frame_size, true)
 }
 
+// Inlined into its callers, with the two functions above: returned through
+// memory, the header's mask key was written in one width and read back in
+// another, a stall on every frame received.
+#[inline(always)]
 fn decode(
     buf: &[u8],
     expect_masked: bool,

@@ -40,6 +40,10 @@ impl<'d> EventReader<'d> {
     /// Takes the next step: the bytes it consumed (more than zero, unless
     /// it yields an event) and the event it completed, if any. `None` once
     /// the buffer is used up or the session needs more bytes to progress.
+    // Inlined, as `Session::read` is into it: an event handed back through
+    // memory is copied out wider than it was written, and that store
+    // cannot be forwarded to the load, a stall on every message.
+    #[inline(always)]
     #[allow(clippy::should_implement_trait)] // a lending iterator: events borrow the reader
     pub fn next(&mut self, session: &mut Session) -> Option<(usize, Option<Event<'_>>)> {
         if self.pos >= self.data.len() {

@@ -482,7 +482,70 @@ impl Session {
     /// more bytes); payload of an unfinished frame or message is consumed
     /// into the session. After a close or an error, input is ignored (all
     /// of it is reported as consumed).
+    #[inline(always)]
     pub fn read<'a>(&mut self, input: &'a mut [u8]) -> (usize, Option<Event<'a>>) {
+        // The common case, one whole unfragmented message at the front of
+        // the input, is settled in these few lines, which inline into the
+        // caller: the event then travels in registers instead of through
+        // memory. Everything else, every error included, takes the
+        // general path, which judges the header again from the start.
+        if let Some((header_len, frame)) = self.whole_message(input) {
+            let end = header_len + frame.remaining;
+            let payload = &mut input[header_len..end];
+            if let Some(key) = frame.mask {
+                apply_mask(payload, key, 0);
+            }
+            return (end, Some(self.deliver(frame.opcode, payload)));
+        }
+        self.read_general(input)
+    }
+
+    /// The header of an unfragmented Text or Binary frame at the start of
+    /// `input` with all its payload there, when nothing else is under way
+    /// (no message or frame in pieces, no close, no failure) and the frame
+    /// breaks no rule; `None` leaves the judgement to the general path.
+    #[inline(always)]
+    fn whole_message(&self, input: &[u8]) -> Option<(usize, FrameProgress)> {
+        if self.failed || self.close_received || self.message.is_some() || self.receiving.is_some()
+        {
+            return None;
+        }
+        let max_frame = u64::try_from(self.limits.frame()).unwrap_or(u64::MAX);
+        // RSV1 fails here even with deflate: the general path decides it.
+        let (header, header_len) =
+            decode_header(input, self.role == Role::Server, max_frame).ok()??;
+        let len = usize::try_from(header.payload_len).ok()?;
+        let whole = header.fin
+            && matches!(header.opcode, Opcode::Text | Opcode::Binary)
+            && len <= input.len() - header_len
+            && len <= self.limits.message();
+        whole.then_some((
+            header_len,
+            FrameProgress {
+                opcode: header.opcode,
+                fin: true,
+                mask: header.mask,
+                remaining: len,
+                offset: 0,
+            },
+        ))
+    }
+
+    /// The event of a whole unfragmented message unmasked in `payload`.
+    /// Inlined for the same reason as `read`: an event returned through
+    /// memory is read back wider than it was written, a stall per message.
+    #[inline(always)]
+    fn deliver<'a>(&mut self, opcode: Opcode, payload: &'a [u8]) -> Event<'a> {
+        match opcode {
+            Opcode::Text if std::str::from_utf8(payload).is_err() => self.fail(invalid_utf8()),
+            Opcode::Text => Event::Text(Payload::Borrowed(payload)),
+            _ => Event::Binary(Payload::Borrowed(payload)),
+        }
+    }
+
+    /// [`Session::read`] for every case: frames and messages in pieces,
+    /// control frames, compressed messages, errors.
+    fn read_general<'a>(&mut self, input: &'a mut [u8]) -> (usize, Option<Event<'a>>) {
         if self.failed || self.close_received {
             return (input.len(), None);
         }
@@ -545,17 +608,10 @@ impl Session {
             }
 
             if whole && frame.fin && frame.opcode != Opcode::Continuation {
-                // Fast path: an unfragmented message entirely in `input`.
-                // (`next_frame` has ruled out a message in progress.)
+                // An unfragmented message entirely in `input`, with state
+                // about (`next_frame` has ruled out a message in progress).
                 self.message = None;
-                let payload = &input[start..end];
-                return match frame.opcode {
-                    Opcode::Text if std::str::from_utf8(payload).is_err() => {
-                        (pos, Some(self.fail(invalid_utf8())))
-                    }
-                    Opcode::Text => (pos, Some(Event::Text(Payload::Borrowed(payload)))),
-                    _ => (pos, Some(Event::Binary(Payload::Borrowed(payload)))),
-                };
+                return (pos, Some(self.deliver(frame.opcode, &input[start..end])));
             }
 
             let chunk = &input[start..end];

@@ -156,6 +156,26 @@ mod tests {
     }
 
     #[test]
+    fn every_start_address_matches_bytewise() {
+        // Payloads start wherever their header ended: try every address
+        // within a 32-byte vector, with lengths on either side of the
+        // wide path's threshold and block.
+        let mut rng = fastrand::Rng::with_seed(32);
+        let backing: Vec<u8> = (0..1200).map(|_| rng.u8(..)).collect();
+        for start in 0..40 {
+            for len in [63, 64, 65, 95, 96, 127, 1024, 1031] {
+                let key = rng.u32(..).to_ne_bytes();
+                let offset = rng.usize(..);
+                let mut expected = backing.clone();
+                apply_mask_bytewise(&mut expected[start..start + len], key, offset);
+                let mut masked = backing.clone();
+                apply_mask(&mut masked[start..start + len], key, offset);
+                assert_eq!(masked, expected, "start {start} len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
     fn resuming_mid_payload_matches_one_pass() {
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..500 {

@@ -18,6 +18,27 @@ impl<H: Handler> WsProtocol<H> {
         // Stop early when the application paused reading: the rest stays
         // with the transport and comes back on resume.
         while !self.conn.user_paused && self.state.frames_flow() {
+            // The common whole message comes as a plain `Message`, apart
+            // from the general step's events: merged into one value, the
+            // event was copied between stack slots and read back wider
+            // than it was written, a stall (store-to-load forwarding
+            // fails) per message.
+            if let Some((_, taken)) = reader.next_whole(&mut self.conn.session) {
+                self.conn.last_activity = now;
+                match taken {
+                    Ok(message) => {
+                        if cx.tracing() {
+                            let (kind, len) = (kind_of(&message), message.len());
+                            cx.trace(format_args!(
+                                "ws: decoded a {kind} message of {len} bytes -> handler"
+                            ));
+                        }
+                        self.on_message(cx, message);
+                    }
+                    Err(error) => self.dispatch(cx, error),
+                }
+                continue;
+            }
             let Some((n, event)) = reader.next(&mut self.conn.session) else {
                 break;
             };
@@ -27,14 +48,7 @@ impl<H: Handler> WsProtocol<H> {
                 self.conn.last_activity = now;
             }
             if let Some(event) = event {
-                if cx.tracing() {
-                    cx.trace(format_args!("ws: decoded {} -> handler", describe(&event)));
-                }
-                // By reference: moved into an argument, the event was
-                // copied back wider than it was written, a stall
-                // (store-to-load forwarding fails) on every message.
-                self.on_event(cx, &event);
-                recycle(event);
+                self.dispatch(cx, event);
             }
         }
         let consumed = reader.consumed();
@@ -49,6 +63,18 @@ impl<H: Handler> WsProtocol<H> {
         consumed
     }
 
+    /// One decoded event to the handler, then its buffer to the spares.
+    #[inline(always)]
+    fn dispatch(&mut self, cx: &mut Context<'_, Self>, event: Event<'_>) {
+        if cx.tracing() {
+            cx.trace(format_args!("ws: decoded {} -> handler", describe(&event)));
+        }
+        // By reference, for the same reason as `on_frames` keeps its two
+        // steps apart.
+        self.on_event(cx, &event);
+        recycle(event);
+    }
+
     /// `n` bytes of a large frame's payload were read straight into its
     /// message buffer (`get_buffer`): the same as `on_frames` for them.
     pub(super) fn on_payload(&mut self, cx: &mut Context<'_, Self>, n: usize) {
@@ -60,11 +86,7 @@ impl<H: Handler> WsProtocol<H> {
             ));
         }
         if let Some(event) = self.conn.session.payload_received(n) {
-            if cx.tracing() {
-                cx.trace(format_args!("ws: decoded {} -> handler", describe(&event)));
-            }
-            self.on_event(cx, &event);
-            recycle(event);
+            self.dispatch(cx, event);
         }
         self.after_session_step(cx);
     }
@@ -81,15 +103,11 @@ impl<H: Handler> WsProtocol<H> {
     fn on_event(&mut self, cx: &mut Context<'_, Self>, event: &Event<'_>) {
         match event {
             Event::Text(payload) => {
-                cx.count_received(1);
                 // The session validated the whole message as UTF-8 already.
                 let text = std::str::from_utf8(payload).unwrap_or_default();
-                self.call_handler(cx, |h, ws| h.on_message(ws, Message::Text(text)));
+                self.on_message(cx, Message::Text(text));
             }
-            Event::Binary(payload) => {
-                cx.count_received(1);
-                self.call_handler(cx, |h, ws| h.on_message(ws, Message::Binary(payload)));
-            }
+            Event::Binary(payload) => self.on_message(cx, Message::Binary(payload)),
             Event::Ping(_) | Event::Pong(_) => {
                 // Pongs to pings are queued by the session; any frame at
                 // all proves the peer alive, so nothing else to do.
@@ -105,6 +123,13 @@ impl<H: Handler> WsProtocol<H> {
                 self.notify_close(cx, *code, reason);
             }
         }
+    }
+
+    /// A whole text or binary message to the handler.
+    #[inline(always)]
+    fn on_message(&mut self, cx: &mut Context<'_, Self>, message: Message<'_>) {
+        cx.count_received(1);
+        self.call_handler(cx, |h, ws| h.on_message(ws, message));
     }
 
     /// Calls `on_close` if it is owed (the connection is `Open`): a
@@ -179,6 +204,15 @@ impl<H: Handler> WsProtocol<H> {
 fn recycle(event: Event<'_>) {
     if let Event::Text(Payload::Owned(buf)) | Event::Binary(Payload::Owned(buf)) = event {
         message_buf::recycle(buf);
+    }
+}
+
+/// "text" or "binary", for `--trace`.
+fn kind_of(message: &Message<'_>) -> &'static str {
+    if message.is_text() {
+        "text"
+    } else {
+        "binary"
     }
 }
 

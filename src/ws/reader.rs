@@ -22,6 +22,7 @@
 //! assert_eq!(reader.consumed(), 4); // the partial header stays with the caller
 //! ```
 
+use super::message::Message;
 use super::session::{Event, Session};
 
 /// Walks a buffer of received bytes through a [`Session`], one step at a
@@ -55,6 +56,21 @@ impl<'d> EventReader<'d> {
             None if n == 0 => None,
             event => Some((n, event)),
         }
+    }
+
+    /// Takes the next step if it is a whole unfragmented message
+    /// ([`Session::read_whole`]): the bytes consumed and the message, or
+    /// the error event of a text message that is not UTF-8. `None`, with
+    /// nothing consumed, when [`EventReader::next`] must take the step.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)] // the session's pair, passed on
+    pub fn next_whole(
+        &mut self,
+        session: &mut Session,
+    ) -> Option<(usize, Result<Message<'_>, Event<'static>>)> {
+        let (n, taken) = session.read_whole(&mut self.data[self.pos..])?;
+        self.pos += n;
+        Some((n, taken))
     }
 
     /// Bytes consumed so far; the caller keeps the rest for the next read.

@@ -59,6 +59,7 @@ use super::frame::{
     RSV1,
 };
 use super::mask::apply_mask;
+use super::message::Message;
 use super::message_buf::{self, MessageBuf};
 use super::utf8::Utf8Validator;
 
@@ -484,20 +485,63 @@ impl Session {
     /// of it is reported as consumed).
     #[inline(always)]
     pub fn read<'a>(&mut self, input: &'a mut [u8]) -> (usize, Option<Event<'a>>) {
-        // The common case, one whole unfragmented message at the front of
-        // the input, is settled in these few lines, which inline into the
-        // caller: the event then travels in registers instead of through
-        // memory. Everything else, every error included, takes the
-        // general path, which judges the header again from the start.
         if let Some((header_len, frame)) = self.whole_message(input) {
-            let end = header_len + frame.remaining;
-            let payload = &mut input[header_len..end];
-            if let Some(key) = frame.mask {
-                apply_mask(payload, key, 0);
-            }
-            return (end, Some(self.deliver(frame.opcode, payload)));
+            let (n, taken) = self.take_whole(input, header_len, frame);
+            let event = match taken {
+                Ok(Message::Text(text)) => Event::Text(Payload::Borrowed(text.as_bytes())),
+                Ok(Message::Binary(data)) => Event::Binary(Payload::Borrowed(data)),
+                Err(error) => error,
+            };
+            return (n, Some(event));
         }
         self.read_general(input)
+    }
+
+    /// [`Session::read`]'s common case alone: one whole unfragmented Text
+    /// or Binary message at the start of `input`, while no other message,
+    /// close or failure is under way. Returns the bytes consumed and the
+    /// message (a text message's UTF-8 already checked, so it comes as
+    /// `&str`), or the error event if the text is not UTF-8 (the session
+    /// has failed then, as with `read`). `None`, with nothing consumed or
+    /// changed, for everything else, which `read` then handles.
+    ///
+    /// These few lines inline into the caller, and the message is a plain
+    /// value: it stays in registers. An `Event` built here and handed on
+    /// by reference had to be written to memory and was then copied, read
+    /// back wider than it was written, which stalls the CPU (the store
+    /// cannot be forwarded to the load) once per message.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)] // a pair, documented above
+    pub fn read_whole<'a>(
+        &mut self,
+        input: &'a mut [u8],
+    ) -> Option<(usize, Result<Message<'a>, Event<'static>>)> {
+        let (header_len, frame) = self.whole_message(input)?;
+        Some(self.take_whole(input, header_len, frame))
+    }
+
+    /// Unmasks the message `whole_message` found and checks its text.
+    #[inline(always)]
+    fn take_whole<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        header_len: usize,
+        frame: FrameProgress,
+    ) -> (usize, Result<Message<'a>, Event<'static>>) {
+        let end = header_len + frame.remaining;
+        let payload = &mut input[header_len..end];
+        if let Some(key) = frame.mask {
+            apply_mask(payload, key, 0);
+        }
+        let payload: &'a [u8] = payload;
+        let message = match frame.opcode {
+            Opcode::Text => match std::str::from_utf8(payload) {
+                Ok(text) => Ok(Message::Text(text)),
+                Err(_) => Err(self.fail(invalid_utf8())),
+            },
+            _ => Ok(Message::Binary(payload)),
+        };
+        (end, message)
     }
 
     /// The header of an unfragmented Text or Binary frame at the start of
@@ -532,9 +576,6 @@ impl Session {
     }
 
     /// The event of a whole unfragmented message unmasked in `payload`.
-    /// Inlined for the same reason as `read`: an event returned through
-    /// memory is read back wider than it was written, a stall per message.
-    #[inline(always)]
     fn deliver<'a>(&mut self, opcode: Opcode, payload: &'a [u8]) -> Event<'a> {
         match opcode {
             Opcode::Text if std::str::from_utf8(payload).is_err() => self.fail(invalid_utf8()),
@@ -1291,6 +1332,50 @@ mod tests {
         assert_eq!(s.read(&mut buf[n + m..]), (0, None));
         // The payload was unmasked where it lay.
         assert_eq!(&buf[6..11], b"Hello");
+    }
+
+    #[test]
+    fn read_whole_takes_only_whole_unfragmented_messages() {
+        let mut s = Session::new(Role::Server, Limits::default());
+        let mut buf = client_frame(true, 0x1, b"Hello");
+        let (n, taken) = s.read_whole(&mut buf).unwrap();
+        assert_eq!((n, taken), (11, Ok(Message::Text("Hello"))));
+
+        // A first fragment, a ping, a partial payload: left for `read`,
+        // untouched (still masked).
+        for (fin, opcode, cut) in [(false, 0x2, 0), (true, 0x9, 0), (true, 0x2, 1)] {
+            let frame = client_frame(fin, opcode, b"abc");
+            let mut part = frame[..frame.len() - cut].to_vec();
+            assert_eq!(
+                s.read_whole(&mut part),
+                None,
+                "fin {fin} opcode {opcode} cut {cut}"
+            );
+            assert_eq!(part, frame[..frame.len() - cut]);
+        }
+        // A continuation with no message started: also `read`'s to judge.
+        let mut stray = client_frame(true, 0x0, b"abc");
+        assert_eq!(s.read_whole(&mut stray), None);
+        assert!(matches!(
+            s.read(&mut stray).1,
+            Some(Event::Error { code: 1002, .. })
+        ));
+    }
+
+    #[test]
+    fn read_whole_fails_invalid_text_as_read_does() {
+        let mut s = Session::new(Role::Server, Limits::default());
+        let mut buf = client_frame(true, 0x1, &[0xC3, 0x28]);
+        let len = buf.len();
+        let (n, taken) = s.read_whole(&mut buf).unwrap();
+        assert_eq!(n, len);
+        assert!(matches!(taken, Err(Event::Error { code: 1007, .. })));
+        assert!(s.is_failed());
+        // The close frame with 1007 (and a reason) is owed to the peer.
+        let mut out = Vec::new();
+        s.take_pending(&mut out);
+        assert_eq!((out[0], &out[2..4]), (0x88, &1007u16.to_be_bytes()[..]));
+        assert_eq!(s.read_whole(&mut client_frame(true, 0x2, b"x")), None);
     }
 
     #[test]

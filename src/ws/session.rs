@@ -487,12 +487,7 @@ impl Session {
     pub fn read<'a>(&mut self, input: &'a mut [u8]) -> (usize, Option<Event<'a>>) {
         if let Some((header_len, frame)) = self.whole_message(input) {
             let (n, taken) = self.take_whole(input, header_len, frame);
-            let event = match taken {
-                Ok(Message::Text(text)) => Event::Text(Payload::Borrowed(text.as_bytes())),
-                Ok(Message::Binary(data)) => Event::Binary(Payload::Borrowed(data)),
-                Err(error) => error,
-            };
-            return (n, Some(event));
+            return (n, Some(as_event(taken)));
         }
         self.read_general(input)
     }
@@ -533,15 +528,7 @@ impl Session {
         if let Some(key) = frame.mask {
             apply_mask(payload, key, 0);
         }
-        let payload: &'a [u8] = payload;
-        let message = match frame.opcode {
-            Opcode::Text => match std::str::from_utf8(payload) {
-                Ok(text) => Ok(Message::Text(text)),
-                Err(_) => Err(self.fail(invalid_utf8())),
-            },
-            _ => Ok(Message::Binary(payload)),
-        };
-        (end, message)
+        (end, self.whole(frame.opcode, payload))
     }
 
     /// The header of an unfragmented Text or Binary frame at the start of
@@ -575,12 +562,21 @@ impl Session {
         ))
     }
 
-    /// The event of a whole unfragmented message unmasked in `payload`.
-    fn deliver<'a>(&mut self, opcode: Opcode, payload: &'a [u8]) -> Event<'a> {
+    /// A whole unfragmented message, unmasked in `payload`: the message,
+    /// or the error event if it is text that is not UTF-8 (the session
+    /// fails then).
+    #[inline(always)]
+    fn whole<'a>(
+        &mut self,
+        opcode: Opcode,
+        payload: &'a [u8],
+    ) -> Result<Message<'a>, Event<'static>> {
         match opcode {
-            Opcode::Text if std::str::from_utf8(payload).is_err() => self.fail(invalid_utf8()),
-            Opcode::Text => Event::Text(Payload::Borrowed(payload)),
-            _ => Event::Binary(Payload::Borrowed(payload)),
+            Opcode::Text => match std::str::from_utf8(payload) {
+                Ok(text) => Ok(Message::Text(text)),
+                Err(_) => Err(self.fail(invalid_utf8())),
+            },
+            _ => Ok(Message::Binary(payload)),
         }
     }
 
@@ -649,10 +645,12 @@ impl Session {
             }
 
             if whole && frame.fin && frame.opcode != Opcode::Continuation {
-                // An unfragmented message entirely in `input`, with state
-                // about (`next_frame` has ruled out a message in progress).
+                // An unfragmented message entirely in `input` that
+                // `whole_message` left to this path because other state was
+                // under way (`next_frame` ruled out a message in progress).
                 self.message = None;
-                return (pos, Some(self.deliver(frame.opcode, &input[start..end])));
+                let taken = self.whole(frame.opcode, &input[start..end]);
+                return (pos, Some(as_event(taken)));
             }
 
             let chunk = &input[start..end];
@@ -1100,6 +1098,16 @@ fn new_mask(role: Role) -> Option<[u8; 4]> {
     match role {
         Role::Client => Some(fastrand::u32(..).to_ne_bytes()),
         Role::Server => None,
+    }
+}
+
+/// A whole message as [`Session::read`] reports it: borrowed, as an event.
+#[inline(always)]
+fn as_event<'a>(taken: Result<Message<'a>, Event<'static>>) -> Event<'a> {
+    match taken {
+        Ok(Message::Text(text)) => Event::Text(Payload::Borrowed(text.as_bytes())),
+        Ok(Message::Binary(data)) => Event::Binary(Payload::Borrowed(data)),
+        Err(error) => error,
     }
 }
 

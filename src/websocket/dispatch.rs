@@ -28,10 +28,8 @@ impl<H: Handler> WsProtocol<H> {
                 match taken {
                     Ok(message) => {
                         if cx.tracing() {
-                            let (kind, len) = (kind_of(&message), message.len());
-                            cx.trace(format_args!(
-                                "ws: decoded a {kind} message of {len} bytes -> handler"
-                            ));
+                            let what = describe_data(message.is_text(), message.len());
+                            cx.trace(format_args!("ws: decoded {what} -> handler"));
                         }
                         self.on_message(cx, message);
                     }
@@ -207,20 +205,17 @@ fn recycle(event: Event<'_>) {
     }
 }
 
-/// "text" or "binary", for `--trace`.
-fn kind_of(message: &Message<'_>) -> &'static str {
-    if message.is_text() {
-        "text"
-    } else {
-        "binary"
-    }
+/// A text or binary message of `len` bytes, for `--trace`.
+fn describe_data(text: bool, len: usize) -> String {
+    let kind = if text { "text" } else { "binary" };
+    format!("a {kind} message of {len} bytes")
 }
 
 /// One session event, for `--trace`.
 fn describe(event: &Event<'_>) -> String {
     match event {
-        Event::Text(p) => format!("a text message of {} bytes", p.len()),
-        Event::Binary(p) => format!("a binary message of {} bytes", p.len()),
+        Event::Text(p) => describe_data(true, p.len()),
+        Event::Binary(p) => describe_data(false, p.len()),
         Event::Ping(p) => format!("a ping of {} bytes (pong queued)", p.len()),
         Event::Pong(p) => format!("a pong of {} bytes", p.len()),
         Event::Close { code, .. } => format!("a close frame, code {code}"),

@@ -91,48 +91,41 @@ impl FrameHeader {
     /// its bytes are used. Lets callers build a header without allocating.
     pub fn encode(&self) -> ([u8; MAX_HEADER_LEN], usize) {
         let mut buf = [0u8; MAX_HEADER_LEN];
-        buf[0] = (u8::from(self.fin) << 7) | self.opcode as u8;
-        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        // The shortest length form is mandatory (RFC 6455 section 5.2).
-        let mut len = if self.payload_len <= 125 {
-            buf[1] = mask_bit | self.payload_len as u8;
-            2
-        } else if let Ok(short) = u16::try_from(self.payload_len) {
-            buf[1] = mask_bit | 126;
-            buf[2..4].copy_from_slice(&short.to_be_bytes());
-            4
-        } else {
-            buf[1] = mask_bit | 127;
-            buf[2..10].copy_from_slice(&self.payload_len.to_be_bytes());
-            10
-        };
-        if let Some(key) = self.mask {
-            buf[len..len + 4].copy_from_slice(&key);
-            len += 4;
-        }
+        let mut len = 0;
+        self.emit(|piece| {
+            buf[len..len + piece.len()].copy_from_slice(piece);
+            len += piece.len();
+        });
         (buf, len)
     }
 
     /// Appends the encoded header to `out`.
-    ///
-    /// Each length form is built whole and appended in one piece rather
-    /// than through [`encode`](Self::encode)'s buffer: reading that buffer
-    /// back right after filling it byte by byte stalls the CPU (a store
-    /// that cannot be forwarded to a wider load), once per message sent.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.emit(|piece| out.extend_from_slice(piece));
+    }
+
+    /// The one encoder: hands `put` the header in at most three pieces,
+    /// each built whole (the first two bytes with the length form, the
+    /// extended length, the mask key). Appending them so, rather than
+    /// copying a buffer just filled byte by byte, keeps the CPU from
+    /// reading back a store it cannot forward to a wider load (a stall
+    /// once per message sent).
+    #[inline(always)]
+    fn emit(&self, mut put: impl FnMut(&[u8])) {
         let b0 = (u8::from(self.fin) << 7) | self.opcode as u8;
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
+        // The shortest length form is mandatory (RFC 6455 section 5.2).
         if self.payload_len <= 125 {
-            out.extend_from_slice(&[b0, mask_bit | self.payload_len as u8]);
+            put(&[b0, mask_bit | self.payload_len as u8]);
         } else if let Ok(short) = u16::try_from(self.payload_len) {
             let [hi, lo] = short.to_be_bytes();
-            out.extend_from_slice(&[b0, mask_bit | 126, hi, lo]);
+            put(&[b0, mask_bit | 126, hi, lo]);
         } else {
-            out.extend_from_slice(&[b0, mask_bit | 127]);
-            out.extend_from_slice(&self.payload_len.to_be_bytes());
+            put(&[b0, mask_bit | 127]);
+            put(&self.payload_len.to_be_bytes());
         }
         if let Some(key) = self.mask {
-            out.extend_from_slice(&key);
+            put(&key);
         }
     }
 }

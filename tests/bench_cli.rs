@@ -119,7 +119,7 @@ impl Handler for Corrupt {
     fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
         self.0 += 1;
         let mut data = msg.as_bytes().to_vec();
-        if self.0 % 50 == 0 {
+        if self.0.is_multiple_of(50) {
             let mid = data.len() / 2;
             data[mid] ^= 0x01;
         }

@@ -104,7 +104,7 @@ fn vanisher(addr: SocketAddr, i: usize) {
     let mut raw = Raw::open(addr);
     let frame = masked_frame(TEXT, b"never finished");
     raw.stream.write_all(&frame[..frame.len() / 2]).unwrap();
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         raw.stream.shutdown(Shutdown::Both).unwrap();
     } else {
         let linger = libc::linger {

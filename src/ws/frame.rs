@@ -251,8 +251,11 @@ fn decode(
     }
 
     let mask = if masked {
-        let at = 2 + ext_len;
-        Some([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+        // One 4-byte load behind one bounds check; byte by byte it was
+        // four of each.
+        let mut key = [0u8; 4];
+        key.copy_from_slice(&buf[2 + ext_len..header_len]);
+        Some(key)
     } else {
         None
     };

@@ -251,8 +251,7 @@ fn decode(
     }
 
     let mask = if masked {
-        // One 4-byte load behind one bounds check; byte by byte it was
-        // four of each.
+        // One range check for the whole key, not one per byte.
         let mut key = [0u8; 4];
         key.copy_from_slice(&buf[2 + ext_len..header_len]);
         Some(key)

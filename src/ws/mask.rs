@@ -66,7 +66,8 @@ unsafe fn mask_avx2(buf: &mut [u8], key32: u32) {
 
 /// XORs `buf` with `key32` repeated, 64 bytes an instruction. Written
 /// with intrinsics: left to the compiler, the word loop of `mask_words`
-/// becomes gathers and scatters under AVX-512, slower than scalar code.
+/// becomes gathers and scatters under AVX-512 instead of one load and one
+/// store per 64 bytes.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.

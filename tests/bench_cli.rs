@@ -188,10 +188,7 @@ fn bench_reports_a_corrupted_raw_echo() {
 
 #[test]
 fn bench_fails_cleanly_when_nobody_listens() {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_bound, addr) = common::refusing_addr();
     let url = format!("ws://{addr}/");
     let (out, json) = bench(&[&url, "-c", "3", "-n", "10"]);
     assert!(!out.status.success());
@@ -241,10 +238,7 @@ fn client_cli_works_in_a_pipe() {
 
 #[test]
 fn client_cli_reports_a_refused_connection() {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_bound, addr) = common::refusing_addr();
     let out = run_client(&format!("ws://{addr}/"), "");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));

@@ -10,6 +10,7 @@
 mod chat_client;
 mod common;
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -30,17 +31,33 @@ struct Redis {
 }
 
 impl Redis {
+    /// Starts one on a free port. The port is free when the kernel hands it
+    /// out, but another process may take it before redis-server binds it; then
+    /// our child exits and we try another port.
     fn start() -> Redis {
-        // A port the kernel just handed out and nobody holds now.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Redis::start_on(port)
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            if let Some(redis) = Redis::try_start_on(port) {
+                return redis;
+            }
+        }
+        panic!("redis-server could not bind any of 10 free ports");
     }
 
+    /// Starts one on `port`, which must be free (a restart on the same port).
     fn start_on(port: u16) -> Redis {
+        Redis::try_start_on(port)
+            .unwrap_or_else(|| panic!("redis-server could not bind port {port}"))
+    }
+
+    /// `None` if redis-server exited, which it does when the port is taken.
+    /// Ready means our own child answered: a bare TCP connect could reach
+    /// whoever else holds the port, or the probing socket itself.
+    fn try_start_on(port: u16) -> Option<Redis> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -50,12 +67,38 @@ impl Redis {
             .unwrap_or_else(|e| {
                 panic!("cannot run redis-server ({e}): install it with scripts/test.sh (apt-get install redis-server)")
             });
-        let redis = Redis { child, port };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_until("redis-server accepting", || {
-            TcpStream::connect(addr).is_ok()
+        let mut redis = Redis { child, port };
+        let mut exited = false;
+        wait_until("redis-server answering", || {
+            exited = matches!(redis.child.try_wait(), Ok(Some(_)));
+            exited || redis.pid_answering() == Some(redis.child.id())
         });
-        redis
+        (!exited).then_some(redis)
+    }
+
+    /// The `process_id` of the Redis answering on our port, if one does.
+    fn pid_answering(&self) -> Option<u32> {
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        stream.write_all(b"INFO server\r\n").ok()?;
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&reply);
+            if let Some(rest) = text.split("process_id:").nth(1) {
+                if let Some((pid, _)) = rest.split_once("\r\n") {
+                    return pid.parse().ok();
+                }
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => reply.extend_from_slice(&chunk[..n]),
+            }
+            if reply.len() > 1 << 16 {
+                return None;
+            }
+        }
     }
 
     fn url(&self) -> String {

@@ -459,11 +459,7 @@ fn loop_client_reports_bad_handshakes_through_on_connect_error() {
 
 #[test]
 fn loop_client_reports_refused_and_silent_servers() {
-    // A port nobody listens on: bind, learn the port, close.
-    let refused = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_bound, refused) = common::refusing_addr();
     let mut lp = client_loop(Recorder::default(), Config::default());
     connect(&mut lp, refused, &[]);
     run_until(&mut lp, "refused", |r, _| r.connect_error.is_some());

@@ -80,6 +80,20 @@ where
     }
 }
 
+/// An address that refuses connections for as long as the returned socket
+/// lives. The socket is bound but not listening, so a connect gets a reset and
+/// no other process can take the port meanwhile (a port merely closed again
+/// could be taken by the next test that binds port 0).
+pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    (socket, addr)
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so expected data can be
 /// regenerated instead of stored.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {

@@ -149,6 +149,7 @@ impl Transport {
     /// Lets `fill` append bytes straight to the write queue (for encoders
     /// that would otherwise build a temporary buffer). Returns `None`, and
     /// does not call `fill`, once the transport is closing.
+    #[inline]
     pub fn write_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
         if !self.lifecycle.accepts_writes() {
             return None;

@@ -86,6 +86,7 @@ impl WriteQueue {
     ///
     /// This is how encoders write a frame straight into the queue with no
     /// intermediate copy.
+    #[inline]
     pub fn append_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let result = self.open().append_with(fill);
         self.release_if_empty();
@@ -134,6 +135,7 @@ impl WriteQueue {
             .get_or_insert_with(|| SPARE.take().unwrap_or_default())
     }
 
+    #[inline]
     fn release_if_empty(&mut self) {
         if self.queued.as_ref().is_some_and(|q| q.len == 0) {
             if let Some(mut storage) = self.queued.take() {

@@ -100,6 +100,7 @@ impl FrameHeader {
     }
 
     /// Appends the encoded header to `out`.
+    #[inline]
     pub fn write_to(&self, out: &mut Vec<u8>) {
         self.emit(|piece| out.extend_from_slice(piece));
     }

@@ -215,12 +215,14 @@ mod tests {
     #[test]
     fn every_start_address_matches_bytewise() {
         // Payloads start wherever their header ended: try every address
-        // within a 32-byte vector, with lengths on either side of the
-        // wide path's threshold and block.
+        // within a cache line, with lengths on either side of the wide
+        // path's threshold and block. The whole backing is compared: no
+        // byte around the slice may change.
         let mut rng = fastrand::Rng::with_seed(32);
-        let backing: Vec<u8> = (0..1200).map(|_| rng.u8(..)).collect();
-        for start in 0..40 {
-            for len in [63, 64, 65, 95, 96, 127, 1024, 1031] {
+        let backing: Vec<u8> = (0..1300).map(|_| rng.u8(..)).collect();
+        let line = backing.as_ptr().align_offset(64);
+        for start in line..=line + 64 {
+            for len in [0, 1, 5, 31, 63, 64, 65, 95, 96, 127, 128, 1024, 1031] {
                 let key = rng.u32(..).to_ne_bytes();
                 let offset = rng.usize(..);
                 let mut expected = backing.clone();

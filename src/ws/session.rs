@@ -467,6 +467,7 @@ impl Session {
     /// Moves the frames the session generated on its own (pongs, close
     /// replies, error closes) to the end of `out`. Call it after reading;
     /// the send methods also call it first, so ordering is never lost.
+    #[inline]
     pub fn take_pending(&mut self, out: &mut Vec<u8>) {
         // Handed out whole and freed: pending frames are rare (pongs, the
         // close), and an idle connection should own no buffer for them.
@@ -721,6 +722,7 @@ impl Session {
 
     /// Appends a complete unfragmented message (Text or Binary) to `out`,
     /// after any pending frames. Text must be valid UTF-8 (not checked).
+    #[inline]
     pub fn send(
         &mut self,
         kind: Opcode,
@@ -1112,6 +1114,7 @@ fn as_event<'a>(taken: Result<Message<'a>, Event<'static>>) -> Event<'a> {
 }
 
 /// Appends one frame to `out`, masking it with a fresh key for a client.
+#[inline(always)]
 fn write_frame(role: Role, fin: bool, opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
     let mask = new_mask(role);
     let header = FrameHeader {

@@ -166,6 +166,7 @@ impl Queued {
         self.append_with(|buf| buf.extend_from_slice(data));
     }
 
+    #[inline(always)]
     fn append_with<R>(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let tail = match self.chunks.back_mut() {
             Some(Chunk::Owned(v)) if v.len() < COALESCE_LIMIT => v,

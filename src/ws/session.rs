@@ -722,7 +722,7 @@ impl Session {
 
     /// Appends a complete unfragmented message (Text or Binary) to `out`,
     /// after any pending frames. Text must be valid UTF-8 (not checked).
-    #[inline]
+    #[inline(always)]
     pub fn send(
         &mut self,
         kind: Opcode,

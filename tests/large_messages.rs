@@ -133,7 +133,7 @@ fn bad_utf8_deep_in_a_large_text_frame_closes_with_1007() {
 }
 
 #[test]
-fn the_trace_shows_the_rest_of_a_large_frame_read_into_its_buffer() {
+fn the_trace_shows_the_rest_of_a_large_frame_read_into_its_buffer_and_awaited() {
     let (mut server, addr) = Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--trace"]);
     let mut ws = connect_big(addr);
     let data = pattern(11, 1 << 20);
@@ -146,6 +146,39 @@ fn the_trace_shows_the_rest_of_a_large_frame_read_into_its_buffer() {
     let line = server.expect("bytes, into the protocol's buffer");
     assert!(line.contains("read: "), "{line}");
     server.expect("ws: decoded a binary message of 1048576 bytes -> handler");
+    // 4 MiB cannot all be in the socket at the first read: the rest is
+    // awaited with the low-water mark raised, at most 1 MiB at a time,
+    // which goes back to one byte once the frame is in.
+    let data = pattern(12, 4 << 20);
+    ws.send(TMessage::Binary(Bytes::from(data.clone())))
+        .unwrap();
+    match ws.read().unwrap() {
+        TMessage::Binary(back) => assert!(back == data),
+        other => panic!("unexpected {other:?}"),
+    }
+    server.expect("ws: decoded a binary message of 4194304 bytes -> handler");
+    let mut raised = server.lines_with("low-water mark: ");
+    while !raised
+        .last()
+        .is_some_and(|l| l.ends_with("low-water mark: 1 byte"))
+    {
+        raised = server.expect_lines("low-water mark: ", raised.len() + 1);
+    }
+    let marks: Vec<usize> = raised
+        .iter()
+        .filter_map(|l| {
+            l.split("low-water mark: ")
+                .nth(1)?
+                .strip_suffix(" bytes")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(!marks.is_empty(), "never raised: {raised:?}");
+    assert!(
+        marks.iter().all(|&m| (256 * 1024..=1 << 20).contains(&m)),
+        "{marks:?}"
+    );
     ws.close(None).unwrap();
     while ws.read().is_ok() {}
     server.signal(libc::SIGTERM);

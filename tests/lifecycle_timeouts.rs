@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::logs::{capture_logs, log_lines};
-use common::raw::{close_payload, Raw, CLOSE, PING, TEXT};
+use common::raw::{close_payload, Raw, BINARY, CLOSE, PING, TEXT};
 use common::wait_until;
 use common::Echo;
 use tungstenite::Message as TMessage;
@@ -335,6 +335,52 @@ fn idle_timeout_closes_quiet_peers_and_spares_busy_ones() {
     assert_eq!(log_lines(&["idle for"]).len(), 1);
     busy.send(CLOSE, &close_payload(1000)).unwrap();
     let (code, _) = busy.recv_close().expect("close reply");
+    assert_eq!(code, 1000);
+    server.stop().unwrap();
+}
+
+/// A large frame trickled in more slowly than the idle timeout and the
+/// ping timeout is activity and liveness all along. While the rest of such
+/// a frame is awaited, the loop asks the kernel to hold the bytes back
+/// until they are all there (`SO_RCVLOWAT`); before a timer fires it reads
+/// what has come, so the timers see the frame progress. Without that read
+/// the peer would look silent, and be closed, about 600 ms in.
+#[test]
+fn a_large_frame_trickled_past_the_timeouts_is_activity_all_along() {
+    let idle = Duration::from_millis(600);
+    let server = start(Config {
+        idle_timeout: Some(idle),
+        ping_interval: Some(Duration::from_millis(150)),
+        ping_timeout: Some(Duration::from_millis(400)),
+        close_timeout: Some(Duration::from_secs(5)),
+        ..quiet_config()
+    });
+    let mut raw = Raw::open(server.handle.local_addr());
+    let name = raw.local();
+    let payload = common::pattern(17, 1 << 20);
+    let wire = common::raw::masked_frame(BINARY, &payload);
+    let started = Instant::now();
+    // 16 KiB every 25 ms: about 1.6 s for the frame, more under load.
+    for piece in wire.chunks(16 * 1024) {
+        raw.stream.write_all(piece).unwrap();
+        thread::sleep(Duration::from_millis(25));
+    }
+    assert!(started.elapsed() >= 2 * idle, "sent too fast to test");
+    // Pings sent while the frame came are answered after it, as a peer
+    // must: a control frame cannot go inside a data frame.
+    loop {
+        let (op, data) = raw.recv().expect("the echo");
+        if op == PING {
+            raw.send(common::raw::PONG, &data).unwrap();
+            continue;
+        }
+        assert_eq!(op, BINARY);
+        assert!(data == payload, "the echo differs");
+        break;
+    }
+    assert_eq!(timeouts(&server), 0, "{:?}", log_lines(&[&name]));
+    raw.send(CLOSE, &close_payload(1000)).unwrap();
+    let (code, _) = raw.recv_close().expect("close reply");
     assert_eq!(code, 1000);
     server.stop().unwrap();
 }

@@ -18,7 +18,7 @@ use mio::{Interest, Registry, Token};
 
 use super::stats::LoopStats;
 use super::trace::trace;
-use super::{ConnId, Context, Protocol, Services, TimerTarget, CLOSE_LINGER};
+use super::{ConnId, Context, Protocol, Services, TimerTarget, AWAIT_MAX, AWAIT_MIN, CLOSE_LINGER};
 use crate::transport::{Flow, Input, Transport};
 
 /// How many flush / watermark-callback rounds one settle may run. A protocol
@@ -65,6 +65,9 @@ pub(crate) struct Conn<P: Protocol> {
     /// Reading was wanted at the last report: a report that finds it
     /// paused since counts one read pause.
     reported_reading: bool,
+    /// The socket's low-water mark is raised: the kernel reports it
+    /// readable only once the bytes the protocol awaits have come.
+    awaiting: bool,
 }
 
 impl<P: Protocol> Conn<P> {
@@ -83,6 +86,7 @@ impl<P: Protocol> Conn<P> {
             writable_registered: connecting,
             linger_armed: false,
             reported_reading: true,
+            awaiting: false,
         }
     }
 
@@ -142,8 +146,68 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Reads until the socket is drained, reading is paused, or the
-    /// connection is closing.
+    /// connection is closing; then sets what the next readiness waits for.
     pub(crate) fn read_pass(
+        &mut self,
+        shared: &mut P::Shared,
+        services: &mut Services<P::Command>,
+        buf: &mut [u8],
+    ) {
+        self.read_until_drained(shared, services, buf);
+        self.await_input(services, true);
+    }
+
+    /// The socket's low-water mark is raised (see [`Conn::await_input`]).
+    pub(crate) fn awaiting(&self) -> bool {
+        self.awaiting
+    }
+
+    /// Raises the socket's low-water mark to the bytes the protocol awaits
+    /// ([`Protocol::bytes_awaited`]), or lowers it back to one byte when it
+    /// awaits none. Only reads change the count awaited, so without them
+    /// (`after_reads` false) a raised mark is only ever lowered: the
+    /// connection began closing, or reading was paused.
+    fn await_input(&mut self, services: &mut Services<P::Command>, after_reads: bool) {
+        let awaited = if self.hung_up
+            || self.transport.has_leftover()
+            || !matches!(self.transport.input(), Input::Deliver)
+        {
+            0
+        } else {
+            self.protocol.bytes_awaited()
+        };
+        let mark = if awaited >= AWAIT_MIN {
+            awaited.min(AWAIT_MAX)
+        } else {
+            1
+        };
+        if (mark == 1 && !self.awaiting) || (mark > 1 && !after_reads) {
+            return;
+        }
+        self.awaiting = match self.transport.set_read_low_water(mark) {
+            Ok(set) => set && mark > 1,
+            Err(e) => {
+                log::debug!(
+                    "{}: cannot set SO_RCVLOWAT: {e}",
+                    self.transport.peer_addr()
+                );
+                false
+            }
+        };
+        trace!(
+            services.trace,
+            slot = self.slot as usize,
+            "{} low-water mark: {}",
+            self.id(),
+            if self.awaiting {
+                format!("{mark} bytes")
+            } else {
+                "1 byte".to_string()
+            }
+        );
+    }
+
+    fn read_until_drained(
         &mut self,
         shared: &mut P::Shared,
         services: &mut Services<P::Command>,
@@ -339,6 +403,9 @@ impl<P: Protocol> Conn<P> {
             self.transport.fail(e);
             self.finalize(shared, services, registry);
             return true;
+        }
+        if self.awaiting {
+            self.await_input(services, false);
         }
         if self.transport.take_read_pass_wanted() {
             services.read_passes.push(self.id());

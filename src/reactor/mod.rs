@@ -62,6 +62,17 @@ pub use crate::transport::READ_CHUNK;
 /// with unread input provokes, which could destroy our last bytes in flight.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
+/// The least count of [`Protocol::bytes_awaited`] the loop waits for with
+/// the socket's low-water mark. Below it, the reads the mark would save
+/// cost less than the two `setsockopt` calls that raise and lower it (a
+/// stream of 64 KiB frames gained nothing from it).
+pub const AWAIT_MIN: usize = 256 * 1024;
+
+/// The most the loop lets the kernel gather before it reads: for a larger
+/// count it waits for this much at a time, so the bytes a connection leaves
+/// in the kernel stay bounded.
+pub const AWAIT_MAX: usize = 1024 * 1024;
+
 /// How long accepting pauses after the process ran out of file descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -637,6 +648,15 @@ impl<P: Protocol> EventLoop<P> {
             match target {
                 TimerTarget::Conn(id, tag) => {
                     if let Some(conn) = live_conn(&mut self.conns, id) {
+                        // Bytes held back by the low-water mark are news
+                        // the timer must see (a keepalive, an idle limit).
+                        if conn.awaiting() {
+                            conn.read_pass(
+                                &mut self.shared,
+                                &mut self.services,
+                                &mut self.read_buf,
+                            );
+                        }
                         trace!(
                             self.services.trace,
                             slot = id.slot(),

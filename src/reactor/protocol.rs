@@ -106,6 +106,22 @@ pub trait Protocol: Sized + 'static {
         let _ = (cx, n);
     }
 
+    /// How many bytes the peer is bound to send before this protocol can
+    /// act on any of them; 0 (the default) when it does not know.
+    ///
+    /// The loop then asks the kernel not to report the socket readable
+    /// until that many bytes (at most [`AWAIT_MAX`](crate::reactor::AWAIT_MAX)) have arrived
+    /// (`SO_RCVLOWAT`, plain TCP only), so they come in one wake-up and a
+    /// few reads instead of one of each per burst the sender's kernel
+    /// delivers. Only counts of at least [`AWAIT_MIN`](crate::reactor::AWAIT_MIN) are used.
+    /// Timers still see the bytes that have come: before a timer of this
+    /// connection fires, the loop reads what is there. The WebSocket layer
+    /// returns the rest of a large frame's payload, which must arrive
+    /// before anything else can.
+    fn bytes_awaited(&self) -> usize {
+        0
+    }
+
     /// The peer shut down its write half.
     ///
     /// Return `true` to keep the half-open connection (we can still write),

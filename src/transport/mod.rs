@@ -361,6 +361,23 @@ impl Transport {
         Ok(n)
     }
 
+    /// Asks the kernel to report the socket readable only once `bytes` wait
+    /// in it (`SO_RCVLOWAT`; 1 is the default). Plain TCP only: over TLS
+    /// the bytes on the socket are records, not the protocol's bytes, so
+    /// nothing is set and the answer is `Ok(false)`, as it is once closed.
+    /// The kernel wakes a reader early anyway when its receive window or
+    /// memory runs short, so a mark above what fits cannot stall the
+    /// connection.
+    pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<bool> {
+        match (&self.socket, &self.tls) {
+            (Some(socket), None) => {
+                set_rcvlowat(socket, bytes)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Whether bytes the protocol left unconsumed wait to be offered again.
     pub(crate) fn has_leftover(&self) -> bool {
         self.leftover.is_some()
@@ -483,5 +500,27 @@ impl Transport {
         self.leftover = None;
         self.tls = None;
         (self.socket.take(), self.lifecycle.finish())
+    }
+}
+
+/// `setsockopt(SO_RCVLOWAT)`, which neither `mio` nor `socket2` offers.
+fn set_rcvlowat(socket: &TcpStream, bytes: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor is the open socket `socket` borrows, and the
+    // option value is a live `c_int` of the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

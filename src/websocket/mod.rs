@@ -201,6 +201,14 @@ impl<H: Handler> Protocol for WsProtocol<H> {
         self.on_payload(cx, n);
     }
 
+    fn bytes_awaited(&self) -> usize {
+        // Where `get_buffer` would read into the message, and only there.
+        if self.conn.user_paused || !self.state.frames_flow() {
+            return 0;
+        }
+        self.conn.session.payload_awaited()
+    }
+
     fn eof_received(&mut self, cx: &mut Context<'_, Self>) -> bool {
         self.connect_failed(cx, "the server closed the connection without answering");
         if self.state.frames_flow() {

@@ -694,6 +694,22 @@ impl Session {
         Some(receiving.message_buf.target(frame.remaining))
     }
 
+    /// How many payload bytes must arrive before anything else on this
+    /// connection can: the rest of the frame [`Session::payload_target`]
+    /// would read into (the peer may not send a control frame inside it),
+    /// or 0 when it would return `None`.
+    pub fn payload_awaited(&self) -> usize {
+        if self.failed || self.close_received || self.message_compressed {
+            return 0;
+        }
+        match self.receiving.as_ref().and_then(|r| r.frame.as_ref()) {
+            Some(frame) if !frame.opcode.is_control() && frame.remaining >= message_buf::LARGE => {
+                frame.remaining
+            }
+            _ => 0,
+        }
+    }
+
     /// Takes `n` bytes read into [`Session::payload_target`] as the
     /// frame's next payload: unmasks them in place, checks text as UTF-8,
     /// and completes the message when they end its last frame, as

@@ -107,7 +107,7 @@ impl Process {
         self.lines_with(needle)
     }
 
-    fn lines_with(&self, needle: &str) -> Vec<String> {
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
         let seen = self.seen.iter();
         seen.filter(|l| l.contains(needle)).cloned().collect()
     }

@@ -42,6 +42,26 @@ fn trace_all_walks_a_message_through_the_loop() {
 }
 
 #[test]
+fn an_echo_of_512_bytes_or_more_is_lent_from_the_read_buffer() {
+    let (mut server, addr) = Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--trace"]);
+    let text = "x".repeat(600);
+    echo_once(addr, &text);
+    // A 600-byte payload: a 4-byte server header in front, written by the
+    // session into the read buffer, and the flush made before `settle`.
+    for step in [
+        "ws: decoded a text message of 600 bytes -> handler",
+        "ws: send 600 bytes: framed in place, lent, 604 bytes now queued",
+        "ws: frames consumed 608 of 608 bytes, 0 kept",
+        "flush: 604 bytes queued, 604 flushed, 0 left (lent from the read)",
+        "ws: decoded a close frame",
+    ] {
+        server.expect(step);
+    }
+    server.signal(libc::SIGTERM);
+    assert!(server.finish());
+}
+
+#[test]
 fn trace_of_one_slot_leaves_the_others_out() {
     let (mut server, addr) = Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--trace", "1"]);
     // Two connections at once take slots 0 and 1.

@@ -8,6 +8,7 @@ use tungstenite::{Bytes, Message as TMessage};
 
 use common::pattern;
 use common::peer::connect_big;
+use common::raw::{self, Raw};
 use common::Echo;
 
 const SIZES: [usize; 6] = [0, 125, 126, 65535, 65536, 16 << 20];
@@ -189,5 +190,113 @@ fn server_initiated_close_reaches_the_client_with_its_code() {
     ws.flush().ok();
     common::wait_until("connection gone", || server.handle.loop_stats().open == 0);
     drop(ws);
+    server.stop().unwrap();
+}
+
+/// Message sizes on either side of the size the server frames echoes in
+/// place in its read buffer, and of each length form.
+fn pipelined_sizes() -> impl Iterator<Item = usize> {
+    (0..300).map(|i| [600, 1024, 100, 511, 512, 4000, 70_000, 126, 2048][i % 9] + i % 5)
+}
+
+#[test]
+fn pipelined_echoes_keep_their_order_with_pongs_between() {
+    // Everything is written before anything is read, so many frames
+    // arrive in one read: their echoes are framed in place one after
+    // another, and the pongs the session owes must land between them in
+    // the order the pings came.
+    let server = Echo::serve();
+    let mut ws = connect_big(server.handle.local_addr());
+    let mut expected = Vec::new();
+    for (i, len) in pipelined_sizes().enumerate() {
+        let data = pattern(i as u64, len);
+        let message = if i % 4 == 0 {
+            TMessage::text(String::from_utf8_lossy(&data).into_owned())
+        } else {
+            TMessage::Binary(Bytes::from(data))
+        };
+        ws.write(message.clone()).unwrap();
+        expected.push(message);
+        if i % 7 == 3 {
+            let ping = Bytes::from(format!("ping {i}"));
+            ws.write(TMessage::Ping(ping.clone())).unwrap();
+            expected.push(TMessage::Pong(ping));
+        }
+    }
+    ws.flush().unwrap();
+    for (i, want) in expected.iter().enumerate() {
+        let got = ws.read().unwrap();
+        assert!(
+            &got == want,
+            "message {i}: {} bytes, expected {}",
+            got.len(),
+            want.len()
+        );
+    }
+    ws.close(None).unwrap();
+    drop(ws);
+    server.stop().unwrap();
+}
+
+#[test]
+fn echoes_reach_a_late_reader_whole_and_in_order() {
+    // The client writes without reading until its writes stall: by then
+    // the server's socket was full, writes of echoes framed in its read
+    // buffer ended short, what the kernel did not take was copied before
+    // the buffer took the next read, and the watermarks paused reading
+    // from the client. Then it reads while the rest is written.
+    let server = Echo::serve();
+    let client = Raw::open(server.handle.local_addr());
+    let mut writer = client.stream.try_clone().unwrap();
+    // A stalled write gives up after this and tells the reader to start.
+    writer
+        .set_write_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let messages: Vec<Vec<u8>> = (0..12_000u64)
+        .map(|i| pattern(i, 600 + (i as usize * 37) % 1400))
+        .collect();
+    let sent = messages.clone();
+    let (stalled, wait_stall) = std::sync::mpsc::channel();
+    let writing = std::thread::spawn(move || {
+        use std::io::Write;
+        // Several frames per write, as a client that pipelines sends them.
+        for batch in sent.chunks(16) {
+            let bytes: Vec<u8> = batch
+                .iter()
+                .flat_map(|m| raw::masked_frame(raw::BINARY, m))
+                .collect();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                match writer.write(rest) {
+                    Ok(n) => rest = &rest[n..],
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        let _ = stalled.send(true);
+                    }
+                    Err(e) => panic!("writing: {e}"),
+                }
+            }
+        }
+        let _ = stalled.send(false);
+    });
+    let stalled_first = wait_stall
+        .recv_timeout(common::DEADLINE)
+        .expect("the writer stalls or finishes");
+    let mut reader = client;
+    for (i, want) in messages.iter().enumerate() {
+        let (opcode, payload) = reader.recv().expect("an echo");
+        assert_eq!(opcode, raw::BINARY, "message {i}");
+        assert!(&payload == want, "message {i} differs");
+    }
+    writing.join().unwrap();
+    assert!(
+        stalled_first,
+        "15 MiB went through unread: nothing filled up"
+    );
+    drop(reader);
     server.stop().unwrap();
 }

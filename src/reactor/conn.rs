@@ -318,10 +318,21 @@ impl<P: Protocol> Conn<P> {
         data: &mut [u8],
     ) {
         let (id, protocol) = (self.id(), &mut self.protocol);
-        self.transport.offer(data, |transport, bytes| {
+        let lent = self.transport.offer(data, |transport, bytes| {
             let mut cx = Context::new(id, transport, shared, services);
             protocol.data_received(&mut cx, bytes)
         });
+        // Bytes lent from `data` were written (or copied) before it returned.
+        if let Some((queued, flushed)) = lent {
+            let stats = &mut services.stats;
+            stats.peak_queued = stats.peak_queued.max(queued as u64);
+            trace!(
+                services.trace,
+                slot = self.slot as usize,
+                "{id} flush: {queued} bytes queued, {flushed} flushed, {} left (lent from the read)",
+                queued - flushed
+            );
+        }
     }
 
     /// Flushes, then calls `pause_writing` / `resume_writing` as the queue

@@ -181,6 +181,24 @@ impl Transport {
         }
     }
 
+    /// Whether [`Transport::lend`] can take bytes: a plain TCP connection
+    /// that still takes writes. Over TLS every byte is encrypted into the
+    /// cipher queue anyway, so nothing is gained by lending.
+    #[inline]
+    pub(crate) fn can_lend(&self) -> bool {
+        self.tls.is_none() && self.socket.is_some() && self.lifecycle.accepts_writes()
+    }
+
+    /// Queues the `len` bytes at address `at` without copying them. They
+    /// must lie in the buffer being offered to `data_received` right now
+    /// (the protocol framed a reply in place there); when that call
+    /// returns, [`Transport::offer`] writes them at once and copies only
+    /// what the kernel did not take. Only after [`Transport::can_lend`].
+    #[inline]
+    pub(crate) fn lend(&mut self, at: usize, len: usize) {
+        self.queue.push_lent(at, len);
+    }
+
     /// Flushes what is queued, then shuts down the write half. The peer reads
     /// EOF; reading goes on until the peer closes too.
     pub fn write_eof(&mut self) {
@@ -386,24 +404,61 @@ impl Transport {
     /// Offers `data`, behind any bytes left from before, to `consume` (the
     /// protocol's `data_received`), and keeps what it does not consume,
     /// unless the transport is closing by then (nobody would read it).
+    ///
+    /// Returns what ending a loan wrote ([`Transport::lend`]): the bytes
+    /// queued before the write and the bytes written; `None` when nothing
+    /// was lent.
     pub(crate) fn offer(
         &mut self,
         data: &mut [u8],
         consume: impl FnOnce(&mut Transport, &mut [u8]) -> usize,
-    ) {
+    ) -> Option<(usize, usize)> {
         if let Some(mut pending) = self.leftover.take() {
             pending.extend_from_slice(data);
             let used = consume(self, &mut pending).min(pending.len());
+            let settled = self.settle_lent(&pending);
             pending.drain(..used);
             // Dropping an emptied buffer frees it: an idle connection keeps none.
             if !pending.is_empty() && !self.is_closing() {
                 self.leftover = Some(pending);
             }
+            settled
         } else {
             // Fast path: the protocol parses straight out of the loop's buffer.
             let used = consume(self, data).min(data.len());
+            let settled = self.settle_lent(data);
             if used < data.len() && !self.is_closing() {
                 self.leftover = Some(Box::new(data[used..].to_vec()));
+            }
+            settled
+        }
+    }
+
+    /// Ends the loan of bytes in `base`, the buffer just offered: they go
+    /// to the socket now, with what is queued before them, in one write,
+    /// and only what the kernel does not take is copied into the queue.
+    /// So an echo framed in place in the read buffer is never copied by
+    /// us; the write it gets is the one the loop would have made at the
+    /// end of the event anyway (a read pass reads again only after a full
+    /// read, and a full read holds many messages).
+    #[inline]
+    fn settle_lent(&mut self, base: &[u8]) -> Option<(usize, usize)> {
+        if !self.queue.has_lent() {
+            return None;
+        }
+        let queued = self.queue.len();
+        let sink = match self.socket.as_mut() {
+            Some(socket) if self.lifecycle.can_send() => Some(socket),
+            _ => None,
+        };
+        match self.queue.settle_lent(sink, base) {
+            Ok(n) => {
+                self.sent = self.sent.saturating_add(n.try_into().unwrap_or(u32::MAX));
+                Some((queued, n))
+            }
+            Err(e) => {
+                self.fail(e);
+                Some((queued, 0))
             }
         }
     }

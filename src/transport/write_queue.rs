@@ -5,6 +5,12 @@
 //! one `writev`; shared chunks ([`Bytes`]) are queued by reference, so a
 //! broadcast frame encoded once is never copied per connection.
 //!
+//! A third kind of chunk, *lent*, names bytes by address in the buffer the
+//! loop just handed to `data_received` (an echo framed in place there, see
+//! `Transport::lend`). It lives only until that call returns: the transport
+//! then writes it or copies it (`WriteQueue::settle_lent`), before the
+//! buffer takes the next read.
+//!
 //! A queue that drains gives its storage back, so an idle connection holds
 //! none; the storage (the box, its ring of chunks and one emptied buffer)
 //! waits on the thread for the next queue that fills, instead of going
@@ -43,13 +49,34 @@ thread_local! {
 enum Chunk {
     Owned(Vec<u8>),
     Shared(Bytes),
+    /// `len` bytes from address `at` of the buffer being offered: an
+    /// address, not a reference, because the bytes are only lent until
+    /// the offer ends (by then every such chunk is written or copied).
+    Lent {
+        at: usize,
+        len: usize,
+    },
 }
 
 impl Chunk {
-    fn as_slice(&self) -> &[u8] {
+    fn len(&self) -> usize {
         match self {
-            Chunk::Owned(v) => v,
-            Chunk::Shared(b) => b,
+            Chunk::Owned(v) => v.len(),
+            Chunk::Shared(b) => b.len(),
+            Chunk::Lent { len, .. } => *len,
+        }
+    }
+
+    /// The chunk's bytes; a lent chunk's are found in `base`, the buffer
+    /// they were lent from (`None` if they are not all in it).
+    fn bytes<'a>(&'a self, base: &'a [u8]) -> Option<&'a [u8]> {
+        match self {
+            Chunk::Owned(v) => Some(v),
+            Chunk::Shared(b) => Some(b),
+            Chunk::Lent { at, len } => {
+                let start = at.checked_sub(base.as_ptr() as usize)?;
+                base.get(start..start.checked_add(*len)?)
+            }
         }
     }
 }
@@ -100,12 +127,52 @@ impl WriteQueue {
         }
     }
 
+    /// Queues the `len` bytes at address `at` of the buffer being offered,
+    /// without copying them; bytes that follow the last lent ones join
+    /// their chunk. Until [`WriteQueue::settle_lent`] the queue cannot be
+    /// written by any other method (they stop before a lent chunk).
+    pub fn push_lent(&mut self, at: usize, len: usize) {
+        if len > 0 {
+            self.open().push_lent(at, len);
+        }
+    }
+
+    /// Whether lent bytes wait (see [`WriteQueue::push_lent`]).
+    #[inline]
+    pub fn has_lent(&self) -> bool {
+        self.queued.as_ref().is_some_and(|q| q.lent > 0)
+    }
+
+    /// Ends a loan: writes what is queued to `sink` (when given) as far as
+    /// it takes it, lent bytes read from `base`, the buffer they were lent
+    /// from, then copies the lent bytes it did not take into the queue.
+    /// Returns the bytes written. A lent chunk outside `base` would be a
+    /// bug in the lender; it is an error here, not a read out of bounds.
+    pub fn settle_lent(&mut self, sink: Option<&mut impl Write>, base: &[u8]) -> io::Result<usize> {
+        let Some(queued) = self.queued.as_mut() else {
+            return Ok(0);
+        };
+        let written = match sink {
+            Some(sink) => queued.write_from(sink, base),
+            None => Ok(0),
+        };
+        let owned = queued.own_lent(base);
+        self.release_if_empty();
+        owned?;
+        written
+    }
+
     /// Writes what is queued and then `data` with one vectored write, and
     /// queues a copy of the part of `data` the kernel did not take.
     ///
     /// Behind an empty or small queue this spares a large payload the copy
     /// into the queue. Returns the number of bytes written.
     pub fn write_through(&mut self, sink: &mut impl Write, data: &[u8]) -> io::Result<usize> {
+        if self.has_lent() {
+            // Lent bytes go out first, at the end of the offer.
+            self.push_copy(data);
+            return Ok(0);
+        }
         let result = self.open().write_through(sink, data);
         self.release_if_empty();
         result
@@ -125,7 +192,7 @@ impl WriteQueue {
         let Some(queued) = self.queued.as_mut() else {
             return Ok(0);
         };
-        let result = queued.write_to(sink);
+        let result = queued.write_from(sink, &[]);
         self.release_if_empty();
         result
     }
@@ -156,6 +223,8 @@ struct Queued {
     len: usize,
     /// An emptied owned buffer, kept for the next tail chunk.
     spare: Vec<u8>,
+    /// How many chunks are lent.
+    lent: usize,
 }
 
 impl Queued {
@@ -212,6 +281,7 @@ impl Queued {
         }
         self.head_offset = 0;
         self.len = 0;
+        self.lent = 0;
     }
 
     fn push_shared(&mut self, data: Bytes) {
@@ -222,6 +292,39 @@ impl Queued {
         self.chunks.push_back(Chunk::Shared(data));
     }
 
+    fn push_lent(&mut self, at: usize, len: usize) {
+        self.len += len;
+        if let Some(Chunk::Lent {
+            at: tail,
+            len: tail_len,
+        }) = self.chunks.back_mut()
+        {
+            if *tail + *tail_len == at {
+                *tail_len += len;
+                return;
+            }
+        }
+        self.chunks.push_back(Chunk::Lent { at, len });
+        self.lent += 1;
+    }
+
+    /// Replaces every lent chunk by an owned copy of its bytes in `base`.
+    fn own_lent(&mut self, base: &[u8]) -> io::Result<()> {
+        if self.lent == 0 {
+            return Ok(());
+        }
+        for chunk in self.chunks.iter_mut() {
+            if let Chunk::Lent { .. } = chunk {
+                let bytes = chunk.bytes(base).ok_or_else(|| {
+                    io::Error::other("lent bytes outside the buffer they were lent from")
+                })?;
+                *chunk = Chunk::Owned(bytes.to_vec());
+                self.lent -= 1;
+            }
+        }
+        Ok(())
+    }
+
     fn write_through(&mut self, sink: &mut impl Write, data: &[u8]) -> io::Result<usize> {
         if self.chunks.len() >= MAX_IOVECS {
             self.push_copy(data);
@@ -229,7 +332,7 @@ impl Queued {
         }
         let result = loop {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let count = self.fill_slices(&mut slices);
+            let count = self.fill_slices(&mut slices, &[]);
             slices[count] = IoSlice::new(data);
             match sink.write_vectored(&slices[..=count]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -248,11 +351,14 @@ impl Queued {
     }
 
     /// Points `slices` at the queued bytes, front first, and returns how
-    /// many it filled (at most `slices.len()`).
-    fn fill_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+    /// many it filled (at most `slices.len()`). Lent bytes are found in
+    /// `base`; it stops before a lent chunk that is not there.
+    fn fill_slices<'a>(&'a self, slices: &mut [IoSlice<'a>], base: &'a [u8]) -> usize {
         let mut count = 0;
         for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
-            let bytes = chunk.as_slice();
+            let Some(bytes) = chunk.bytes(base) else {
+                break;
+            };
             *slot = IoSlice::new(if count == 0 {
                 &bytes[self.head_offset..]
             } else {
@@ -263,16 +369,25 @@ impl Queued {
         count
     }
 
-    fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
+    /// Writes as much as `sink` takes, lent bytes read from `base`.
+    #[inline]
+    fn write_from(&mut self, sink: &mut impl Write, base: &[u8]) -> io::Result<usize> {
         let mut total = 0;
         while self.len > 0 {
             let result = match self.chunks.len() {
-                // Most flushes write one coalesced buffer: a plain write
-                // from it, without filling (1 KiB of) the iovec array.
-                1 => sink.write(&self.chunks[0].as_slice()[self.head_offset..]),
+                // Most flushes write one coalesced (or lent) buffer: a
+                // plain write from it, without filling (1 KiB of) the
+                // iovec array.
+                1 => match self.chunks[0].bytes(base) {
+                    Some(bytes) => sink.write(&bytes[self.head_offset..]),
+                    None => break,
+                },
                 _ => {
                     let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                    let count = self.fill_slices(&mut slices);
+                    let count = self.fill_slices(&mut slices, base);
+                    if count == 0 {
+                        break;
+                    }
                     sink.write_vectored(&slices[..count])
                 }
             };
@@ -293,11 +408,14 @@ impl Queued {
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
-            let front_len = self.chunks.front().map_or(0, |c| c.as_slice().len());
+            let front_len = self.chunks.front().map_or(0, Chunk::len);
             let left = front_len - self.head_offset;
             if n >= left {
                 n -= left;
                 if let Some(chunk) = self.chunks.pop_front() {
+                    if let Chunk::Lent { .. } = chunk {
+                        self.lent -= 1;
+                    }
                     self.recycle(chunk);
                 }
                 self.head_offset = 0;
@@ -413,6 +531,97 @@ mod tests {
             expected.extend_from_slice(&data);
             assert_eq!(sink.out, expected, "budget {budget}");
         }
+    }
+
+    /// The address of `buf[i]`, as `Transport::lend` is given it.
+    fn at(buf: &[u8], i: usize) -> usize {
+        buf.as_ptr() as usize + i
+    }
+
+    #[test]
+    fn lent_bytes_go_out_in_order_and_what_is_not_taken_is_copied() {
+        let read: Vec<u8> = (0..200).map(|i| i as u8).collect();
+        for budget in [0, 1, 5, 30, 95, 1000] {
+            let mut q = WriteQueue::default();
+            q.push_copy(b"pong");
+            // Two loans back to back become one chunk; an owned frame
+            // between loans keeps its place.
+            q.push_lent(at(&read, 10), 40);
+            q.push_lent(at(&read, 50), 20);
+            q.push_copy(b"-mid-");
+            q.push_lent(at(&read, 100), 30);
+            assert!(q.has_lent());
+            assert_eq!(q.len(), 4 + 60 + 5 + 30);
+            assert_eq!(q.queued.as_ref().unwrap().chunks.len(), 4);
+            let mut sink = Trickle {
+                out: Vec::new(),
+                cap: 1000,
+                budget,
+            };
+            let n = q.settle_lent(Some(&mut sink), &read).unwrap();
+            assert_eq!(n, sink.out.len());
+            assert!(!q.has_lent(), "nothing stays lent after the offer");
+            sink.budget = usize::MAX;
+            while !q.is_empty() {
+                q.write_to(&mut sink).unwrap();
+            }
+            let mut expected = b"pong".to_vec();
+            expected.extend_from_slice(&read[10..70]);
+            expected.extend_from_slice(b"-mid-");
+            expected.extend_from_slice(&read[100..130]);
+            assert_eq!(sink.out, expected, "budget {budget}");
+        }
+    }
+
+    #[test]
+    fn without_a_socket_lent_bytes_are_copied() {
+        let mut read = vec![1u8; 64];
+        let mut q = WriteQueue::default();
+        q.push_lent(at(&read, 8), 16);
+        q.settle_lent(None::<&mut Trickle>, &read).unwrap();
+        // The buffer takes the next read: the queue has its own copy.
+        read.fill(9);
+        let mut sink = Trickle {
+            out: Vec::new(),
+            cap: 1000,
+            budget: 1000,
+        };
+        q.write_to(&mut sink).unwrap();
+        assert_eq!(sink.out, vec![1u8; 16]);
+    }
+
+    #[test]
+    fn lent_bytes_outside_their_buffer_are_an_error_not_a_read() {
+        let read = vec![0u8; 64];
+        let mut q = WriteQueue::default();
+        q.push_lent(at(&read, 60), 8);
+        let mut sink = Trickle {
+            out: Vec::new(),
+            cap: 1000,
+            budget: 1000,
+        };
+        // An ordinary flush stops before a lent chunk: it has no buffer.
+        assert_eq!(q.write_to(&mut sink).unwrap(), 0);
+        assert!(q.settle_lent(Some(&mut sink), &read).is_err());
+        assert!(sink.out.is_empty());
+    }
+
+    #[test]
+    fn write_through_behind_lent_bytes_queues_instead() {
+        let read = vec![7u8; 32];
+        let mut q = WriteQueue::default();
+        q.push_lent(at(&read, 0), 32);
+        let mut sink = Trickle {
+            out: Vec::new(),
+            cap: 1000,
+            budget: 1000,
+        };
+        assert_eq!(q.write_through(&mut sink, b"after").unwrap(), 0);
+        assert!(sink.out.is_empty(), "nothing may overtake the lent bytes");
+        q.settle_lent(Some(&mut sink), &read).unwrap();
+        let mut expected = read.clone();
+        expected.extend_from_slice(b"after");
+        assert_eq!(sink.out, expected);
     }
 
     #[test]

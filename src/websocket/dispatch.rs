@@ -7,7 +7,7 @@ use super::{timers, Handler, WsCounters, WsProtocol};
 use crate::reactor::Context;
 use crate::ws::message_buf;
 use crate::ws::reader::EventReader;
-use crate::ws::{close, Event, Message, Payload, Role};
+use crate::ws::{close, Event, Framed, Message, Payload, Role};
 
 impl<H: Handler> WsProtocol<H> {
     /// Parses frames out of `data` and dispatches their events; returns the
@@ -23,7 +23,9 @@ impl<H: Handler> WsProtocol<H> {
             // event was copied between stack slots and read back wider
             // than it was written, a stall (store-to-load forwarding
             // fails) per message.
-            if let Some((_, taken)) = reader.next_whole(&mut self.conn.session) {
+            // A server also gets the echo of it framed in place, should the
+            // handler send it back unchanged.
+            if let Some((taken, framed)) = reader.next_framed(&mut self.conn.session) {
                 self.conn.last_activity = now;
                 match taken {
                     Ok(message) => {
@@ -31,7 +33,7 @@ impl<H: Handler> WsProtocol<H> {
                             let what = describe_data(message.is_text(), message.len());
                             cx.trace(format_args!("ws: decoded {what} -> handler"));
                         }
-                        self.on_message(cx, message);
+                        self.on_message(cx, message, framed);
                     }
                     Err(error) => self.dispatch(cx, error),
                 }
@@ -103,9 +105,9 @@ impl<H: Handler> WsProtocol<H> {
             Event::Text(payload) => {
                 // The session validated the whole message as UTF-8 already.
                 let text = std::str::from_utf8(payload).unwrap_or_default();
-                self.on_message(cx, Message::Text(text));
+                self.on_message(cx, Message::Text(text), None);
             }
-            Event::Binary(payload) => self.on_message(cx, Message::Binary(payload)),
+            Event::Binary(payload) => self.on_message(cx, Message::Binary(payload), None),
             Event::Ping(_) | Event::Pong(_) => {
                 // Pongs to pings are queued by the session; any frame at
                 // all proves the peer alive, so nothing else to do.
@@ -123,11 +125,17 @@ impl<H: Handler> WsProtocol<H> {
         }
     }
 
-    /// A whole text or binary message to the handler.
+    /// A whole text or binary message to the handler, with its echo
+    /// framed in place when the session built one.
     #[inline(always)]
-    fn on_message(&mut self, cx: &mut Context<'_, Self>, message: Message<'_>) {
+    fn on_message(
+        &mut self,
+        cx: &mut Context<'_, Self>,
+        message: Message<'_>,
+        framed: Option<Framed>,
+    ) {
         cx.count_received(1);
-        self.call_handler(cx, |h, ws| h.on_message(ws, message));
+        self.call_handler_framed(cx, framed, |h, ws| h.on_message(ws, message));
     }
 
     /// Calls `on_close` if it is owed (the connection is `Open`): a

@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{Endpoint, Handler, WebSocket, WsCounters, WsProtocol};
 use crate::reactor::Context;
-use crate::ws::{close, HttpRequest, HttpResponse};
+use crate::ws::{close, Framed, HttpRequest, HttpResponse};
 
 impl<H: Handler> WsProtocol<H> {
     /// Runs a handler callback, turning a panic into a 1011 close of this
@@ -15,6 +15,18 @@ impl<H: Handler> WsProtocol<H> {
     pub(super) fn call_handler(
         &mut self,
         cx: &mut Context<'_, Self>,
+        f: impl FnOnce(&mut H, &mut WebSocket<'_>),
+    ) {
+        self.call_handler_framed(cx, None, f);
+    }
+
+    /// [`WsProtocol::call_handler`] for a message whose reply frame the
+    /// session built in place: sending it back unchanged costs no copy.
+    #[inline(always)]
+    pub(super) fn call_handler_framed(
+        &mut self,
+        cx: &mut Context<'_, Self>,
+        framed: Option<Framed>,
         f: impl FnOnce(&mut H, &mut WebSocket<'_>),
     ) {
         let (endpoint, ops) = cx.split();
@@ -29,6 +41,7 @@ impl<H: Handler> WsProtocol<H> {
             conn: &mut self.conn,
             config,
             counters,
+            framed,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| f(handler, &mut ws)));
         if let Err(panic) = outcome {

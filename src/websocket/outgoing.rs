@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::transport::Transport;
 use crate::ws::frame::MAX_HEADER_LEN;
-use crate::ws::{Opcode, SendError, Session};
+use crate::ws::{Framed, Opcode, SendError, Session};
 
 /// Payloads at least this large are queued by reference instead of copied
 /// when they are already shared (`Bytes`); below it a copy is cheaper than
@@ -107,4 +107,30 @@ pub(crate) fn send_borrowed(
         None => transport.write_with(|out| session.send(kind, payload, out)),
     };
     result.unwrap_or(Err(SendError::Closed))
+}
+
+/// Sends a received message back unchanged when the session framed it in
+/// place (`Session::read_whole_framed`): the frame is lent to the transport
+/// from the read buffer, and only the control frames the session owes go
+/// ahead of it through the queue. `false`, with nothing sent, when
+/// [`send_borrowed`] must do it: the transport cannot lend (TLS, closing),
+/// or the session would not send the message as framed (closing, a
+/// fragmented send under way, a message to compress).
+#[inline]
+pub(crate) fn send_framed(
+    session: &mut Session,
+    transport: &mut Transport,
+    framed: Framed,
+) -> bool {
+    // The header in place was right when the message was read; the session
+    // may have changed since (a close, a fragment begun), so its checks
+    // are made again.
+    if !session.sends_plain(framed.opcode, framed.len) || !transport.can_lend() {
+        return false;
+    }
+    if session.has_pending() {
+        let _ = transport.write_with(|out| session.take_pending(out));
+    }
+    transport.lend(framed.frame_at(), framed.frame_len());
+    true
 }

@@ -8,7 +8,7 @@ use super::clock::Stamp;
 use super::outgoing;
 use super::{timers, Config, ConnState, WsCommand, WsCounters};
 use crate::reactor::{ConnId, Ops};
-use crate::ws::{Message, SendError};
+use crate::ws::{Framed, Message, SendError};
 
 /// One connection, as seen from inside a [`Handler`](crate::Handler) callback.
 ///
@@ -21,6 +21,9 @@ pub struct WebSocket<'a> {
     pub(crate) conn: &'a mut ConnState,
     pub(crate) config: &'a Config,
     pub(crate) counters: &'a Arc<WsCounters>,
+    /// The message this callback was given, framed in place for an echo
+    /// (`Session::read_whole_framed`); taken by the first send of it.
+    pub(crate) framed: Option<Framed>,
 }
 
 impl WebSocket<'_> {
@@ -47,8 +50,16 @@ impl WebSocket<'_> {
     pub fn send(&mut self, msg: Message<'_>) -> Result<(), SendError> {
         self.check_room(msg.len())?;
         let session = &mut self.conn.session;
-        let result =
-            outgoing::send_borrowed(session, self.ops.transport(), msg.opcode(), msg.as_bytes());
+        let transport = self.ops.transport();
+        let lent = match self.framed.take() {
+            Some(framed) if framed.is(&msg) => outgoing::send_framed(session, transport, framed),
+            _ => false,
+        };
+        let result = if lent {
+            Ok(())
+        } else {
+            outgoing::send_borrowed(session, transport, msg.opcode(), msg.as_bytes())
+        };
         self.conn.last_activity = Stamp::at(self.ops.now());
         if result.is_ok() {
             self.ops.count_sent(1);
@@ -58,7 +69,11 @@ impl WebSocket<'_> {
             self.ops.trace(format_args!(
                 "ws: send {} bytes: {}, {queued} bytes now queued",
                 msg.len(),
-                result.map_or_else(|e| e.to_string(), |()| "framed".to_string())
+                match result {
+                    Ok(()) if lent => "framed in place, lent".to_string(),
+                    Ok(()) => "framed".to_string(),
+                    Err(e) => e.to_string(),
+                }
             ));
         }
         result

@@ -99,6 +99,31 @@ impl FrameHeader {
         (buf, len)
     }
 
+    /// How many bytes the encoded header takes.
+    #[inline]
+    pub fn encoded_len(&self) -> usize {
+        let length = match self.payload_len {
+            0..=125 => 0,
+            126..=0xffff => 2,
+            _ => 8,
+        };
+        2 + length + if self.mask.is_some() { 4 } else { 0 }
+    }
+
+    /// Writes the encoded header at the start of `out` and returns its
+    /// length; `None`, with nothing written, when `out` is too short.
+    #[inline(always)]
+    pub fn write_into(&self, out: &mut [u8]) -> Option<usize> {
+        let len = self.encoded_len();
+        let mut rest = out.get_mut(..len)?;
+        self.emit(|piece| {
+            let (here, after) = std::mem::take(&mut rest).split_at_mut(piece.len());
+            here.copy_from_slice(piece);
+            rest = after;
+        });
+        Some(len)
+    }
+
     /// Appends the encoded header to `out`.
     #[inline]
     pub fn write_to(&self, out: &mut Vec<u8>) {
@@ -290,6 +315,35 @@ mod tests {
         decode_header(bytes, expect_masked, 1 << 20)
             .unwrap_err()
             .code
+    }
+
+    #[test]
+    fn write_into_writes_what_encode_returns() {
+        for payload_len in [0, 1, 125, 126, 65535, 65536, u64::from(u32::MAX) + 1] {
+            for mask in [None, Some([1, 2, 3, 4])] {
+                let header = FrameHeader {
+                    fin: payload_len % 2 == 0,
+                    opcode: Opcode::Binary,
+                    mask,
+                    payload_len,
+                };
+                let (expected, n) = header.encode();
+                assert_eq!(header.encoded_len(), n);
+                let mut out = [0xAAu8; 16];
+                assert_eq!(header.write_into(&mut out), Some(n));
+                assert_eq!(&out[..n], &expected[..n]);
+                assert!(
+                    out[n..].iter().all(|&b| b == 0xAA),
+                    "nothing past the header"
+                );
+                let mut short = vec![0xAAu8; n - 1];
+                assert_eq!(header.write_into(&mut short), None);
+                assert!(
+                    short.iter().all(|&b| b == 0xAA),
+                    "nothing written when short"
+                );
+            }
+        }
     }
 
     #[test]

@@ -39,6 +39,103 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     mask_words::<32>(buf, key32);
 }
 
+/// Unmasks a whole payload and moves it `shift` bytes towards the front in
+/// the same pass: `buf[shift..]` holds the masked payload (from its byte
+/// 0), and afterwards `buf[..buf.len() - shift]` holds it unmasked; the
+/// last `shift` bytes keep what they held. A server that frames its echo
+/// in place in the read buffer moves each payload up against the frame
+/// before it this way (src/ws/reader.rs), at no cost over unmasking it
+/// where it lies: every byte is loaded and stored once either way.
+pub fn unmask_shifted(buf: &mut [u8], shift: usize, key: [u8; 4]) {
+    let shift = shift.min(buf.len());
+    if shift == 0 {
+        return apply_mask(buf, key, 0);
+    }
+    let key32 = u32::from_ne_bytes(key);
+    #[cfg(target_arch = "x86_64")]
+    if buf.len() - shift >= 64 {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: `shift_avx512` needs nothing but AVX-512F, checked here.
+            unsafe { shift_avx512(buf, shift, key32) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above, for AVX2.
+            unsafe { shift_avx2(buf, shift, key32) };
+            return;
+        }
+    }
+    shift_words(buf, 0, shift, key32);
+}
+
+/// [`unmask_shifted`] from payload byte `from` on (a multiple of 4, so
+/// the key is in phase): the bytes moved, then unmasked where they landed.
+/// Two passes, but over less than one vector's worth of bytes after the
+/// vector loops; only a CPU without AVX2 sends a whole payload this way.
+fn shift_words(buf: &mut [u8], from: usize, shift: usize, key32: u32) {
+    let len = buf.len() - shift;
+    if from >= len {
+        return;
+    }
+    buf.copy_within(shift + from.., from);
+    mask_words::<32>(&mut buf[from..len], key32);
+}
+
+/// [`unmask_shifted`], 64 bytes a step on AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn shift_avx512(buf: &mut [u8], shift: usize, key32: u32) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_storeu_si512, _mm512_xor_si512,
+    };
+    let key = _mm512_set1_epi32(i32::from_ne_bytes(key32.to_ne_bytes()));
+    let blocks = (buf.len() - shift) / 64;
+    let base = buf.as_mut_ptr();
+    for i in 0..blocks {
+        // SAFETY: block `i` is read from `shift + 64 i` and written to
+        // `64 i`, both ending within `buf` (64 (i + 1) <= buf.len() -
+        // shift). Each block is loaded before it is stored, and stores go
+        // no further than the next load starts, so overlap loses nothing.
+        unsafe {
+            let from = base.add(shift + 64 * i).cast::<__m512i>();
+            let to = base.add(64 * i).cast::<__m512i>();
+            _mm512_storeu_si512(to, _mm512_xor_si512(_mm512_loadu_si512(from), key));
+        }
+    }
+    shift_words(buf, blocks * 64, shift, key32);
+}
+
+/// [`unmask_shifted`], 64 bytes a step (two 32-byte XORs) on AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn shift_avx2(buf: &mut [u8], shift: usize, key32: u32) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_loadu_si256, _mm256_set1_epi32, _mm256_storeu_si256, _mm256_xor_si256,
+    };
+    let key = _mm256_set1_epi32(i32::from_ne_bytes(key32.to_ne_bytes()));
+    let blocks = (buf.len() - shift) / 64;
+    let base = buf.as_mut_ptr();
+    for i in 0..blocks {
+        // SAFETY: as in `shift_avx512`: both halves of block `i` are
+        // loaded before either is stored.
+        unsafe {
+            let from = base.add(shift + 64 * i).cast::<__m256i>();
+            let to = base.add(64 * i).cast::<__m256i>();
+            let low = _mm256_loadu_si256(from);
+            let high = _mm256_loadu_si256(from.add(1));
+            _mm256_storeu_si256(to, _mm256_xor_si256(low, key));
+            _mm256_storeu_si256(to.add(1), _mm256_xor_si256(high, key));
+        }
+    }
+    shift_words(buf, blocks * 64, shift, key32);
+}
+
 /// The key rotated so that its first byte lines up with payload byte
 /// `offset`; after that the position within the payload no longer
 /// matters. A rotation of the key as one 32-bit word, in memory order: a
@@ -234,6 +331,69 @@ mod tests {
                     let mut masked = backing.clone();
                     mask(&mut masked[start..start + len], key_at(key, offset));
                     assert_eq!(masked, expected, "{path}, start {start} len {len}");
+                }
+            }
+        }
+    }
+
+    type ShiftFn = fn(&mut [u8], usize, u32);
+
+    /// Every loop of `unmask_shifted` this CPU can run.
+    fn shift_paths() -> Vec<(&'static str, ShiftFn)> {
+        let mut paths: Vec<(&'static str, ShiftFn)> = vec![("portable", |buf, shift, key| {
+            shift_words(buf, 0, shift, key)
+        })];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: only where the CPU has AVX2.
+                paths.push(("avx2", |buf, shift, key| unsafe {
+                    shift_avx2(buf, shift, key)
+                }));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: only where the CPU has AVX-512F.
+                paths.push(("avx512", |buf, shift, key| unsafe {
+                    shift_avx512(buf, shift, key)
+                }));
+            }
+        }
+        paths
+    }
+
+    #[test]
+    fn shifted_unmask_is_unmask_then_move() {
+        // The reference: unmask in place bytewise, then move the payload.
+        // Every path, shifts from none to more than a header, lengths on
+        // either side of each block size, and the bytes around the slice
+        // and behind the moved payload unchanged.
+        let mut rng = fastrand::Rng::with_seed(4);
+        let backing: Vec<u8> = (0..1400).map(|_| rng.u8(..)).collect();
+        for start in [0, 1, 3, 8, 61] {
+            for shift in [0, 1, 4, 5, 8, 12, 63, 64, 70] {
+                for len in [
+                    0, 1, 7, 8, 31, 32, 33, 63, 64, 65, 100, 127, 128, 1024, 1031,
+                ] {
+                    let key = rng.u32(..).to_ne_bytes();
+                    let end = start + shift + len;
+                    let mut expected = backing.clone();
+                    apply_mask_bytewise(&mut expected[start + shift..end], key, 0);
+                    expected.copy_within(start + shift..end, start);
+                    expected[start + len..end].copy_from_slice(&backing[start + len..end]);
+                    let mut shifted = backing.clone();
+                    unmask_shifted(&mut shifted[start..end], shift, key);
+                    assert_eq!(shifted, expected, "start {start} shift {shift} len {len}");
+                    if shift == 0 {
+                        continue;
+                    }
+                    for (path, f) in shift_paths() {
+                        let mut shifted = backing.clone();
+                        f(&mut shifted[start..end], shift, u32::from_ne_bytes(key));
+                        assert_eq!(
+                            shifted, expected,
+                            "{path}: start {start} shift {shift} len {len}"
+                        );
+                    }
                 }
             }
         }

@@ -49,4 +49,4 @@ pub use handshake::{ClientHandshake, ClientRequest, ServerHandshake};
 pub use handshake::{HandshakeConfig, HandshakeError, Request, Response, UpgradeRequest};
 pub use http::{HttpRequest, HttpResponse};
 pub use message::Message;
-pub use session::{Event, Limits, Payload, Role, SendError, Session, State};
+pub use session::{Event, Framed, Limits, Payload, Role, SendError, Session, State};

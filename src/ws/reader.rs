@@ -23,19 +23,26 @@
 //! ```
 
 use super::message::Message;
-use super::session::{Event, Session};
+use super::session::{Event, Framed, Session};
 
 /// Walks a buffer of received bytes through a [`Session`], one step at a
 /// time. Payloads are unmasked in place, so events borrow the buffer.
 pub struct EventReader<'d> {
     data: &'d mut [u8],
     pos: usize,
+    /// Where the last reply frame [`EventReader::next_framed`] built ends,
+    /// while the steps since have all built one: the next is built there.
+    run_end: Option<usize>,
 }
 
 impl<'d> EventReader<'d> {
     /// A reader over `data`, the bytes received and not yet consumed.
     pub fn new(data: &'d mut [u8]) -> Self {
-        EventReader { data, pos: 0 }
+        EventReader {
+            data,
+            pos: 0,
+            run_end: None,
+        }
     }
 
     /// Takes the next step: the bytes it consumed (more than zero, unless
@@ -50,6 +57,7 @@ impl<'d> EventReader<'d> {
         if self.pos >= self.data.len() {
             return None;
         }
+        self.run_end = None;
         let (n, event) = session.read(&mut self.data[self.pos..]);
         self.pos += n;
         match event {
@@ -68,9 +76,29 @@ impl<'d> EventReader<'d> {
         &mut self,
         session: &mut Session,
     ) -> Option<(usize, Result<Message<'_>, Event<'static>>)> {
+        self.run_end = None;
         let (n, taken) = session.read_whole(&mut self.data[self.pos..])?;
         self.pos += n;
         Some((n, taken))
+    }
+
+    /// [`EventReader::next_whole`] for a server that may echo: the message
+    /// also comes with the reply frame built in place
+    /// ([`Session::read_whole_framed`]) where the session could build one.
+    /// The replies of consecutive steps are built back to back, so a run
+    /// of echoes is one stretch of the buffer, written with one write.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)] // the session's triple, passed on
+    pub fn next_framed(
+        &mut self,
+        session: &mut Session,
+    ) -> Option<(Result<Message<'_>, Event<'static>>, Option<Framed>)> {
+        let start = self.run_end.unwrap_or(self.pos);
+        let at = self.pos - start;
+        let (end, taken, framed) = session.read_whole_framed(&mut self.data[start..], at)?;
+        self.pos = start + end;
+        self.run_end = framed.map(|f| start + f.frame_len());
+        Some((taken, framed))
     }
 
     /// Bytes consumed so far; the caller keeps the rest for the next read.

@@ -5,11 +5,15 @@
 //! two seeded cuts, then a byte at a time when it is short, each time
 //! through the caller contract in `wsloop::ws::session`'s docs. Every run
 //! must produce the same events and the same frames; each run on its own
-//! must respect the invariants in [`check_run`].
+//! must respect the invariants in [`check_run`]. One more run, in the first
+//! seeded cut, takes the steps as the server adapter does
+//! ([`run_framed`]): the same events again, and every echo framed in place
+//! the very frame `Session::send` writes for its message.
 
 use wsloop::ws::close;
 use wsloop::ws::frame::{Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
-use wsloop::ws::{Event, Limits, Role, SendError, Session};
+use wsloop::ws::reader::EventReader;
+use wsloop::ws::{Event, Limits, Message, Payload, Role, SendError, Session};
 
 use crate::chunks;
 use crate::wire::{self, Frame};
@@ -43,6 +47,8 @@ pub fn check(role: Role, data: &[u8]) {
     if stream.len() <= BYTEWISE_MAX {
         cuts.push(stream.chunks(1).collect());
     }
+    let framed = run_framed(role, limits, cuts[0].iter().copied());
+    assert_eq!(framed, whole.events, "events depend on framing echoes");
     for cut in cuts {
         let other = run(role, limits, cut);
         assert_eq!(other.events, whole.events, "events depend on the cut");
@@ -101,6 +107,77 @@ fn run<'a>(role: Role, limits: Limits, pieces: impl IntoIterator<Item = &'a [u8]
         frames: wire::decode_all(role, &out),
         output_len: out.len(),
         events,
+    }
+}
+
+/// Feeds `pieces` as the server adapter reads them: a whole message first
+/// with its echo framed in place where the session builds one
+/// (`EventReader::next_framed`), every other step through `next`. Each
+/// framed echo, checked once the read is done, must be what `send` writes
+/// for the message. Returns the events.
+fn run_framed<'a>(
+    role: Role,
+    limits: Limits,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Vec<Event<'static>> {
+    let mut session = Session::new(role, limits);
+    let mut sender = Session::new(Role::Server, limits);
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        let base = buf.as_ptr() as usize;
+        // Per framed echo: where it lies in `buf`, and the frame expected.
+        let mut echoes = Vec::new();
+        let mut reader = EventReader::new(&mut buf);
+        loop {
+            if let Some((taken, framed)) = reader.next_framed(&mut session) {
+                let event = match taken {
+                    Ok(message) => {
+                        if let Some(f) = framed {
+                            assert_eq!(role, Role::Server, "a client framed an echo");
+                            assert!(f.is(&message));
+                            let mut expected = Vec::new();
+                            sender
+                                .send(message.opcode(), message.as_bytes(), &mut expected)
+                                .expect("a message within the limits can be sent");
+                            echoes.push((f.frame_at() - base, expected));
+                        }
+                        message_event(message)
+                    }
+                    Err(error) => {
+                        assert!(framed.is_none(), "an error came with an echo");
+                        error
+                    }
+                };
+                events.push(event);
+                continue;
+            }
+            match reader.next(&mut session) {
+                Some((_, Some(event))) => events.push(event.into_owned()),
+                Some((_, None)) => {}
+                None => break,
+            }
+        }
+        let consumed = reader.consumed();
+        for (at, expected) in echoes {
+            assert_eq!(
+                &buf[at..at + expected.len()],
+                &expected[..],
+                "echo framed in place"
+            );
+        }
+        buf.drain(..consumed);
+    }
+    events
+}
+
+/// A whole message as the event `Session::read` gives for it.
+fn message_event(message: Message<'_>) -> Event<'static> {
+    let payload = Payload::Owned(message.as_bytes().to_vec());
+    match message.opcode() {
+        Opcode::Text => Event::Text(payload),
+        _ => Event::Binary(payload),
     }
 }
 

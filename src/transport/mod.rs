@@ -441,11 +441,18 @@ impl Transport {
     /// us; the write it gets is the one the loop would have made at the
     /// end of the event anyway (a read pass reads again only after a full
     /// read, and a full read holds many messages).
-    #[inline]
+    #[inline(always)]
     fn settle_lent(&mut self, base: &[u8]) -> Option<(usize, usize)> {
-        if !self.queue.has_lent() {
-            return None;
+        if self.queue.has_lent() {
+            self.write_lent(base)
+        } else {
+            None
         }
+    }
+
+    /// [`Transport::settle_lent`] when something was lent.
+    #[inline(never)]
+    fn write_lent(&mut self, base: &[u8]) -> Option<(usize, usize)> {
         let queued = self.queue.len();
         let sink = match self.socket.as_mut() {
             Some(socket) if self.lifecycle.can_send() => Some(socket),

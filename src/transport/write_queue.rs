@@ -370,7 +370,7 @@ impl Queued {
     }
 
     /// Writes as much as `sink` takes, lent bytes read from `base`.
-    #[inline]
+    #[inline(always)]
     fn write_from(&mut self, sink: &mut impl Write, base: &[u8]) -> io::Result<usize> {
         let mut total = 0;
         while self.len > 0 {
@@ -405,6 +405,7 @@ impl Queued {
         Ok(total)
     }
 
+    #[inline]
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {

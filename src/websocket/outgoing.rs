@@ -125,7 +125,7 @@ pub(crate) fn send_framed(
     // The header in place was right when the message was read; the session
     // may have changed since (a close, a fragment begun), so its checks
     // are made again.
-    if !session.sends_plain(framed.opcode, framed.len) || !transport.can_lend() {
+    if !session.sends_plain(framed.opcode(), framed.len()) || !transport.can_lend() {
         return false;
     }
     if session.has_pending() {

@@ -328,17 +328,19 @@ struct DeflateState {
 /// built in place: a server header of the message's own kind and length
 /// right in front of its payload. Echoing that very payload needs no
 /// copy: the bytes from the header to the payload's end are the frame.
+///
+/// Sixteen bytes, as it rides along with every message a handler is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Framed {
     /// The address of the payload's first byte: compared with what the
     /// application sends, never read through.
-    pub payload_at: usize,
-    /// The payload's length.
-    pub len: usize,
+    payload_at: usize,
+    /// The payload's length (a session's limits are 32-bit).
+    len: u32,
     /// The message's kind, which the header carries.
-    pub opcode: Opcode,
+    opcode: Opcode,
     /// The header's length, just before the payload.
-    pub header_len: usize,
+    header_len: u8,
 }
 
 impl Framed {
@@ -349,17 +351,32 @@ impl Framed {
         let bytes = message.as_bytes();
         message.opcode() == self.opcode
             && bytes.as_ptr() as usize == self.payload_at
-            && bytes.len() == self.len
+            && bytes.len() == self.len()
+    }
+
+    /// The message's kind.
+    pub fn opcode(&self) -> Opcode {
+        self.opcode
+    }
+
+    /// The payload's length.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the payload is empty (never, above the size framed).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The address of the frame's first byte, the header's.
     pub fn frame_at(&self) -> usize {
-        self.payload_at - self.header_len
+        self.payload_at - usize::from(self.header_len)
     }
 
     /// The frame's length, header and payload.
     pub fn frame_len(&self) -> usize {
-        self.header_len + self.len
+        usize::from(self.header_len) + self.len()
     }
 }
 
@@ -596,11 +613,12 @@ impl Session {
         let input: &'a [u8] = input;
         let payload = &input[n..n + frame.remaining];
         let taken = self.whole(frame.opcode, payload);
+        // Both fit: the payload is within the limits, the header at most 10.
         let framed = taken.is_ok().then_some(Framed {
             payload_at: payload.as_ptr() as usize,
-            len: frame.remaining,
+            len: frame.remaining as u32,
             opcode: frame.opcode,
-            header_len: n,
+            header_len: n as u8,
         });
         Some((end, taken, framed))
     }
@@ -1445,6 +1463,12 @@ mod tests {
             }
         }
         assert_eq!(touching, 2, "messages 1 and 4 follow framed ones");
+    }
+
+    #[test]
+    fn a_framed_note_is_two_words() {
+        // It rides along with every message handed to a handler.
+        assert_eq!(std::mem::size_of::<Option<Framed>>(), 16);
     }
 
     #[test]

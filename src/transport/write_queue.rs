@@ -318,7 +318,12 @@ impl Queued {
                 let bytes = chunk.bytes(base).ok_or_else(|| {
                     io::Error::other("lent bytes outside the buffer they were lent from")
                 })?;
-                *chunk = Chunk::Owned(bytes.to_vec());
+                // Into the kept buffer when there is one, as a copy into
+                // the queue would go: a large echo the socket did not take
+                // at once then costs no allocation.
+                let mut owned = std::mem::take(&mut self.spare);
+                owned.extend_from_slice(bytes);
+                *chunk = Chunk::Owned(owned);
                 self.lent -= 1;
             }
         }

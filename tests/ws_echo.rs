@@ -252,7 +252,7 @@ fn echoes_reach_a_late_reader_whole_and_in_order() {
     writer
         .set_write_timeout(Some(std::time::Duration::from_millis(100)))
         .unwrap();
-    let messages: Vec<Vec<u8>> = (0..12_000u64)
+    let messages: Vec<Vec<u8>> = (0..30_000u64)
         .map(|i| pattern(i, 600 + (i as usize * 37) % 1400))
         .collect();
     let sent = messages.clone();
@@ -295,7 +295,7 @@ fn echoes_reach_a_late_reader_whole_and_in_order() {
     writing.join().unwrap();
     assert!(
         stalled_first,
-        "15 MiB went through unread: nothing filled up"
+        "39 MB went through unread: nothing filled up"
     );
     drop(reader);
     server.stop().unwrap();

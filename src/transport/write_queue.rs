@@ -520,11 +520,7 @@ mod tests {
             let mut q = WriteQueue::default();
             q.push_copy(b"head-");
             q.push_shared(Bytes::from_static(b"mid-"));
-            let mut sink = Trickle {
-                out: Vec::new(),
-                cap: 1000,
-                budget,
-            };
+            let mut sink = taking(budget);
             let data: Vec<u8> = (0..30).collect();
             let n = q.write_through(&mut sink, &data).unwrap();
             assert_eq!(n, sink.out.len());
@@ -536,6 +532,15 @@ mod tests {
             let mut expected = b"head-mid-".to_vec();
             expected.extend_from_slice(&data);
             assert_eq!(sink.out, expected, "budget {budget}");
+        }
+    }
+
+    /// A sink that takes up to `budget` bytes, 1000 a call.
+    fn taking(budget: usize) -> Trickle {
+        Trickle {
+            out: Vec::new(),
+            cap: 1000,
+            budget,
         }
     }
 
@@ -559,11 +564,7 @@ mod tests {
             assert!(q.has_lent());
             assert_eq!(q.len(), 4 + 60 + 5 + 30);
             assert_eq!(q.queued.as_ref().unwrap().chunks.len(), 4);
-            let mut sink = Trickle {
-                out: Vec::new(),
-                cap: 1000,
-                budget,
-            };
+            let mut sink = taking(budget);
             let n = q.settle_lent(Some(&mut sink), &read).unwrap();
             assert_eq!(n, sink.out.len());
             assert!(!q.has_lent(), "nothing stays lent after the offer");
@@ -587,11 +588,7 @@ mod tests {
         q.settle_lent(None::<&mut Trickle>, &read).unwrap();
         // The buffer takes the next read: the queue has its own copy.
         read.fill(9);
-        let mut sink = Trickle {
-            out: Vec::new(),
-            cap: 1000,
-            budget: 1000,
-        };
+        let mut sink = taking(1000);
         q.write_to(&mut sink).unwrap();
         assert_eq!(sink.out, vec![1u8; 16]);
     }
@@ -601,11 +598,7 @@ mod tests {
         let read = vec![0u8; 64];
         let mut q = WriteQueue::default();
         q.push_lent(at(&read, 60), 8);
-        let mut sink = Trickle {
-            out: Vec::new(),
-            cap: 1000,
-            budget: 1000,
-        };
+        let mut sink = taking(1000);
         // An ordinary flush stops before a lent chunk: it has no buffer.
         assert_eq!(q.write_to(&mut sink).unwrap(), 0);
         assert!(q.settle_lent(Some(&mut sink), &read).is_err());
@@ -617,11 +610,7 @@ mod tests {
         let read = vec![7u8; 32];
         let mut q = WriteQueue::default();
         q.push_lent(at(&read, 0), 32);
-        let mut sink = Trickle {
-            out: Vec::new(),
-            cap: 1000,
-            budget: 1000,
-        };
+        let mut sink = taking(1000);
         assert_eq!(q.write_through(&mut sink, b"after").unwrap(), 0);
         assert!(sink.out.is_empty(), "nothing may overtake the lent bytes");
         q.settle_lent(Some(&mut sink), &read).unwrap();

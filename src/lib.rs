@@ -37,4 +37,4 @@ pub use transport::{LimitsError, Transport, WriteLimits};
 pub use websocket::{
     handler, App, Config, Endpoint, Handler, Overflow, WebSocket, WsCommand, WsCounters, WsProtocol,
 };
-pub use ws::{ClientRequest, HttpRequest, HttpResponse, Message, SendError};
+pub use ws::{ClientRequest, HttpRequest, HttpResponse, Message, MessagePart, Opcode, SendError};

@@ -9,29 +9,13 @@ mod common;
 
 use std::io::Write;
 
-use common::peer::connect_big;
+use common::peer::{connect_big, send_fragmented_with_pings};
 use common::process::Process;
 use common::raw::{self, Raw, BINARY, PING, PONG, TEXT};
-use common::{pattern, Echo};
+use common::{mixed_text, pattern, Echo};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::Frame;
 use tungstenite::{Bytes, Message as TMessage};
-
-/// Text of exactly `len` bytes made of 1- to 4-byte characters, so every
-/// read boundary has a good chance of splitting one.
-fn mixed_text(len: usize) -> String {
-    let mut text = String::with_capacity(len);
-    for c in "aé€😀".chars().cycle() {
-        if text.len() + c.len_utf8() > len {
-            break;
-        }
-        text.push(c);
-    }
-    while text.len() < len {
-        text.push('.');
-    }
-    text
-}
 
 #[test]
 fn large_fragments_with_pings_between_them_arrive_as_one_message() {
@@ -40,20 +24,7 @@ fn large_fragments_with_pings_between_them_arrive_as_one_message() {
     // Four fragments of 300 KiB: each is read mostly straight into the
     // message buffer, and the ping between them comes by the frame parser.
     let data = pattern(3, 4 * 300 * 1024);
-    for (i, piece) in data.chunks(300 * 1024).enumerate() {
-        let opcode = if i == 0 { Data::Binary } else { Data::Continue };
-        let fin = i == 3;
-        ws.send(TMessage::Frame(Frame::message(
-            piece.to_vec(),
-            OpCode::Data(opcode),
-            fin,
-        )))
-        .unwrap();
-        if !fin {
-            ws.send(TMessage::Ping(Bytes::from(vec![i as u8; 3])))
-                .unwrap();
-        }
-    }
+    send_fragmented_with_pings(&mut ws, &data, 300 * 1024);
     let mut pongs = Vec::new();
     loop {
         match ws.read().unwrap() {
@@ -134,7 +105,15 @@ fn bad_utf8_deep_in_a_large_text_frame_closes_with_1007() {
 
 #[test]
 fn the_trace_shows_the_rest_of_a_large_frame_read_into_its_buffer_and_awaited() {
-    let (mut server, addr) = Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--trace"]);
+    // Messages whole: the message buffer's path, not the echo in parts.
+    let (mut server, addr) = Process::wsloop(&[
+        "echo",
+        "--addr",
+        "127.0.0.1:0",
+        "--trace",
+        "--parts-from",
+        "0",
+    ]);
     let mut ws = connect_big(addr);
     let data = pattern(11, 1 << 20);
     ws.send(TMessage::Binary(Bytes::from(data.clone())))
@@ -179,6 +158,34 @@ fn the_trace_shows_the_rest_of_a_large_frame_read_into_its_buffer_and_awaited() 
         marks.iter().all(|&m| (256 * 1024..=1 << 20).contains(&m)),
         "{marks:?}"
     );
+    ws.close(None).unwrap();
+    while ws.read().is_ok() {}
+    server.signal(libc::SIGTERM);
+    assert!(server.finish());
+}
+
+#[test]
+fn the_trace_shows_the_echo_of_a_large_message_sent_part_by_part() {
+    let (mut server, addr) = Process::wsloop(&["echo", "--addr", "127.0.0.1:0", "--trace"]);
+    let mut ws = connect_big(addr);
+    let data = pattern(13, 1 << 20);
+    ws.send(TMessage::Binary(Bytes::from(data.clone())))
+        .unwrap();
+    match ws.read().unwrap() {
+        TMessage::Binary(back) => assert!(back == data),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Each read's share of the message goes back out before the next
+    // read; nothing is read into a message buffer or awaited.
+    server.expect("ws: decoded the first part of a binary message");
+    server.expect("ws: decoded the last part of a binary message");
+    server.expect("(the last): framed");
+    let parts = server.lines_with("part of a binary message");
+    let fragments = server.lines_with("ws: send a fragment of ");
+    assert!(parts.len() >= 2, "{parts:?}");
+    assert_eq!(parts.len(), fragments.len());
+    assert!(server.lines_with("into the protocol's buffer").is_empty());
+    assert!(server.lines_with("low-water mark: ").is_empty());
     ws.close(None).unwrap();
     while ws.read().is_ok() {}
     server.signal(libc::SIGTERM);

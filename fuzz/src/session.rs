@@ -8,7 +8,9 @@
 //! must respect the invariants in [`check_run`]. One more run, in the first
 //! seeded cut, takes the steps as the server adapter does
 //! ([`run_framed`]): the same events again, and every echo framed in place
-//! the very frame `Session::send` writes for its message.
+//! the very frame `Session::send` writes for its message. And one, in the
+//! second seeded cut, takes messages from a seeded size on in parts
+//! ([`run_parts`]): joined, the parts make the same events again.
 
 use wsloop::ws::close;
 use wsloop::ws::frame::{Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
@@ -49,6 +51,10 @@ pub fn check(role: Role, data: &[u8]) {
     }
     let framed = run_framed(role, limits, cuts[0].iter().copied());
     assert_eq!(framed, whole.events, "events depend on framing echoes");
+    let parts_from = usize::from(head[1]) * 4;
+    let parts = run_parts(role, limits, parts_from, cuts[1].iter().copied());
+    assert_eq!(parts.events, whole.events, "events depend on taking parts");
+    assert_eq!(parts.frames, whole.frames, "output depends on taking parts");
     for cut in cuts {
         let other = run(role, limits, cut);
         assert_eq!(other.events, whole.events, "events depend on the cut");
@@ -172,6 +178,73 @@ fn run_framed<'a>(
     events
 }
 
+/// Feeds `pieces` to a session that takes messages of at least
+/// `parts_from` bytes in parts, checking each part as it comes (its marks,
+/// text valid so far), and joins them: the events as a session taking
+/// whole messages would give them. A message cut short by an error or a
+/// close leaves no event of its own, as it would not have whole.
+fn run_parts<'a>(
+    role: Role,
+    limits: Limits,
+    parts_from: usize,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Run {
+    let mut session = Session::new(role, limits);
+    session.set_parts_from(parts_from);
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    let mut out = Vec::new();
+    let mut open: Option<(Opcode, Vec<u8>)> = None;
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        let mut reader = EventReader::new(&mut buf);
+        while let Some((_, event)) = reader.next(&mut session) {
+            let Some(event) = event else { continue };
+            let Event::Part(part) = event else {
+                if matches!(event, Event::Close { .. } | Event::Error { .. }) {
+                    open = None;
+                } else {
+                    assert!(
+                        matches!(event, Event::Ping(_) | Event::Pong(_)) || open.is_none(),
+                        "a message inside a message's parts"
+                    );
+                }
+                events.push(event.into_owned());
+                continue;
+            };
+            assert_eq!(part.is_first(), open.is_none(), "part marks out of order");
+            assert!(!part.is_empty() || part.is_last(), "an empty part that is not the last");
+            let (kind, bytes) = open.get_or_insert_with(|| (part.opcode(), Vec::new()));
+            assert_eq!(*kind, part.opcode());
+            bytes.extend_from_slice(part.as_bytes());
+            if *kind == Opcode::Text {
+                // Valid so far: at most an unfinished character at the end.
+                if let Err(e) = std::str::from_utf8(bytes) {
+                    assert!(e.error_len().is_none(), "a text part is not UTF-8");
+                    assert!(!part.is_last(), "a text message ends inside a character");
+                }
+            }
+            if part.is_last() {
+                let (kind, bytes) = open.take().unwrap_or((Opcode::Binary, Vec::new()));
+                let payload = Payload::Owned(bytes);
+                events.push(match kind {
+                    Opcode::Text => Event::Text(payload),
+                    _ => Event::Binary(payload),
+                });
+            }
+        }
+        let consumed = reader.consumed();
+        buf.drain(..consumed);
+        assert!(buf.len() < MAX_HEADER_LEN, "caller left holding {}", buf.len());
+        session.take_pending(&mut out);
+    }
+    Run {
+        frames: wire::decode_all(role, &out),
+        output_len: out.len(),
+        events,
+    }
+}
+
 /// A whole message as the event `Session::read` gives for it.
 fn message_event(message: Message<'_>) -> Event<'static> {
     let payload = Payload::Owned(message.as_bytes().to_vec());
@@ -214,6 +287,7 @@ fn check_run(role: Role, limits: Limits, input_len: usize, run: &Run) {
                 pings.push(p.to_vec());
             }
             Event::Pong(p) => assert!(p.len() <= MAX_CONTROL_PAYLOAD),
+            Event::Part(_) => panic!("a part from a session that takes messages whole"),
             Event::Close { code, reason } => {
                 assert!(last, "event after the peer's close");
                 assert!(*code == close::NO_STATUS || close::is_valid_received_code(*code));

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use wsloop::ws::Role;
-use wsloop::{Config, Handler, Message, Server, WebSocket, WriteLimits};
+use wsloop::{Config, Handler, Message, MessagePart, Server, WebSocket, WriteLimits};
 
 use super::deflate::DeflateArgs;
 use super::{parse_size, parse_timeout, Timeout};
@@ -22,6 +22,9 @@ pub struct Args {
     /// Write-queue low watermark: reading resumes at or below it [default: high/4].
     #[arg(long, value_parser = parse_size)]
     pub low_water: Option<usize>,
+    /// Echo messages at least this large (by their first frame) piece by piece as they arrive, instead of whole once all of them is in (k/m suffixes; 0 = never).
+    #[arg(long, default_value = "64k", value_parser = parse_size)]
+    pub parts_from: usize,
     /// Close connections that have not finished the opening handshake in time (0 = off).
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_timeout)]
     pub handshake_timeout: Timeout,
@@ -73,8 +76,24 @@ impl Args {
     }
 }
 
-/// Echoes every message back with its opcode.
-pub struct Echo;
+/// Echoes every message back with its opcode; messages of at least
+/// `parts_from` bytes piece by piece, as fragments of the same message.
+pub struct Echo {
+    parts_from: usize,
+}
+
+impl Echo {
+    /// An echo that takes messages of at least `parts_from` bytes in
+    /// parts (0: none).
+    pub fn new(parts_from: usize) -> Self {
+        let parts_from = if parts_from == 0 {
+            usize::MAX
+        } else {
+            parts_from
+        };
+        Echo { parts_from }
+    }
+}
 
 impl Handler for Echo {
     fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
@@ -83,13 +102,28 @@ impl Handler for Echo {
             log::warn!("{peer}: echo not sent: {e}");
         }
     }
+
+    fn parts_from(&self) -> usize {
+        self.parts_from
+    }
+
+    fn on_message_part(&mut self, ws: &mut WebSocket<'_>, part: MessagePart<'_>) {
+        if let Err(e) = ws.send_fragment(part.opcode(), part.as_bytes(), part.is_last()) {
+            let peer = ws.peer_addr();
+            log::warn!("{peer}: echo of a message part not sent: {e}");
+        }
+    }
 }
 
 /// Runs the echo server until SIGINT/SIGTERM, then shuts down gracefully.
 pub fn run(args: Args) -> std::io::Result<()> {
     let config = args.config().map_err(std::io::Error::other)?;
     let w = args.workers;
-    let mut server = Server::bind_workers_with(args.addr, config, w.workers, w.accept, |_| Echo)?;
+    let parts_from = args.parts_from;
+    let mut server =
+        Server::bind_workers_with(args.addr, config, w.workers, w.accept, move |_| {
+            Echo::new(parts_from)
+        })?;
     args.metrics.serve_apart(server.metrics())?;
     let handle = server.handle();
     super::on_shutdown_signal(move || {

@@ -362,6 +362,8 @@ impl Client {
                 self.write_pending()?;
                 Ok(None)
             }
+            // Never comes: this session does not ask for messages in parts.
+            Event::Part(_) => Ok(None),
             Event::Close { code, reason } => {
                 // Our reply (unless we closed first) is pending. Then the
                 // server, not we, closes TCP first (RFC 6455 7.1.1).

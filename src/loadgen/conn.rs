@@ -17,7 +17,7 @@ use crate::reactor::Context;
 use crate::ws::extension::configure_session;
 use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
 use crate::ws::reader::EventReader;
-use crate::ws::{close, Event, Limits, Opcode, Role, Session};
+use crate::ws::{close, message_buf, Event, Limits, Opcode, Payload, Role, Session};
 
 /// Where a connection stands.
 enum Phase {
@@ -233,8 +233,15 @@ impl LoadConn {
                 }
                 self.echo_done(cx);
                 self.pump(cx);
+                // A reassembled echo's buffer serves the next one: a server
+                // that fragments its echoes then costs no fresh pages.
+                if let Payload::Owned(buf) = p {
+                    message_buf::recycle(buf);
+                }
             }
             Event::Ping(_) | Event::Pong(_) => {}
+            // Never comes: this session does not ask for messages in parts.
+            Event::Part(_) => {}
             Event::Close { code, reason } => {
                 if !self.finishing || !self.inflight.is_empty() {
                     return Err(format!(

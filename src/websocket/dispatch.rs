@@ -115,6 +115,12 @@ impl<H: Handler> WsProtocol<H> {
             Event::Close { code, reason } => {
                 self.notify_close(cx, *code, reason);
             }
+            Event::Part(part) => {
+                if part.is_last() {
+                    cx.count_received(1);
+                }
+                self.call_handler(cx, |h, ws| h.on_message_part(ws, part.reborrow()));
+            }
             Event::Error { code, reason } => {
                 let peer = cx.peer_addr();
                 log::info!("{peer}: protocol error, closing with {code}: {reason}");
@@ -228,5 +234,16 @@ fn describe(event: &Event<'_>) -> String {
         Event::Pong(p) => format!("a pong of {} bytes", p.len()),
         Event::Close { code, .. } => format!("a close frame, code {code}"),
         Event::Error { code, reason } => format!("a protocol error ({code}: {reason})"),
+        Event::Part(part) => format!(
+            "{} part of a {} message, {} bytes",
+            match (part.is_first(), part.is_last()) {
+                (true, true) => "the only",
+                (true, false) => "the first",
+                (false, true) => "the last",
+                (false, false) => "a",
+            },
+            if part.is_text() { "text" } else { "binary" },
+            part.len()
+        ),
     }
 }

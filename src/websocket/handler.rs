@@ -4,7 +4,7 @@
 //! [`Message`] in the sans-IO core, so neither depends on the other's module.
 
 use super::WebSocket;
-use crate::ws::{HttpRequest, HttpResponse, Message, UpgradeRequest};
+use crate::ws::{HttpRequest, HttpResponse, Message, MessagePart, UpgradeRequest};
 
 /// An application on top of WebSocket connections.
 ///
@@ -48,6 +48,32 @@ pub trait Handler: Sized + 'static {
 
     /// A complete message arrived.
     fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>);
+
+    /// Messages whose first frame carries at least this many payload bytes
+    /// come through [`Handler::on_message_part`], a piece at a time as they
+    /// arrive, instead of whole through [`Handler::on_message`]. Asked once
+    /// per connection, when it opens. The default, `usize::MAX`, hands
+    /// every message over whole.
+    ///
+    /// A handler that can act on a message before all of it is there (send
+    /// it on, write it out, hash it) takes large ones in parts: the
+    /// connection then holds one read buffer's worth of such a message
+    /// rather than all of it, and its bytes are used while they are still
+    /// in the CPU's cache. Compressed messages always come whole.
+    fn parts_from(&self) -> usize {
+        usize::MAX
+    }
+
+    /// A piece of a message at least [`Handler::parts_from`] long arrived
+    /// (see [`MessagePart`] for what a part holds). The parts of one
+    /// message come in order, from one marked first to one marked last,
+    /// with no other message between them. A connection that fails or
+    /// closes in the middle of a message gets [`Handler::on_close`] without
+    /// that message's last part. Only called for a handler that overrides
+    /// `parts_from`.
+    fn on_message_part(&mut self, ws: &mut WebSocket<'_>, part: MessagePart<'_>) {
+        let _ = (ws, part);
+    }
 
     /// The connection is closing or closed. `code` is the peer's close code
     /// (1005 when it sent none), the code we failed the connection with

@@ -135,6 +135,8 @@ impl<H: Handler> WsProtocol<H> {
         self.conn.session = Session::new(self.conn.session.role(), config.limits);
         let extensions = &config.handshake.extensions;
         configure_session(extensions, &request.extensions, &mut self.conn.session);
+        let parts_from = cx.shared().handler.parts_from();
+        self.conn.session.set_parts_from(parts_from);
         let now = Stamp::at(cx.now());
         self.last_received = now;
         self.conn.last_activity = now;

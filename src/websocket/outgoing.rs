@@ -109,6 +109,29 @@ pub(crate) fn send_borrowed(
     result.unwrap_or(Err(SendError::Closed))
 }
 
+/// Queues one fragment of a message borrowed from the caller, as
+/// [`send_borrowed`] does a whole message: a large fragment of a server's
+/// plain message is written through, anything else encoded into the queue
+/// by the session.
+pub(crate) fn send_fragment(
+    session: &mut Session,
+    transport: &mut Transport,
+    kind: Opcode,
+    payload: &[u8],
+    fin: bool,
+) -> Result<(), SendError> {
+    let header = (payload.len() >= WRITE_THROUGH_THRESHOLD)
+        .then(|| session.plain_fragment_header(kind, payload.len(), fin))
+        .flatten();
+    let result = match header {
+        Some((header, len)) => {
+            queue_after_pending(session, transport, &header[..len], Tail::Through(payload)).map(Ok)
+        }
+        None => transport.write_with(|out| session.send_fragment(kind, payload, fin, out)),
+    };
+    result.unwrap_or(Err(SendError::Closed))
+}
+
 /// Sends a received message back unchanged when the session framed it in
 /// place (`Session::read_whole_framed`): the frame is lent to the transport
 /// from the read buffer, and only the control frames the session owes go

@@ -8,7 +8,7 @@ use super::clock::Stamp;
 use super::outgoing;
 use super::{timers, Config, ConnState, WsCommand, WsCounters};
 use crate::reactor::{ConnId, Ops};
-use crate::ws::{Framed, Message, SendError};
+use crate::ws::{Framed, Message, Opcode, SendError};
 
 /// One connection, as seen from inside a [`Handler`](crate::Handler) callback.
 ///
@@ -71,6 +71,48 @@ impl WebSocket<'_> {
                 msg.len(),
                 match result {
                     Ok(()) if lent => "framed in place, lent".to_string(),
+                    Ok(()) => "framed".to_string(),
+                    Err(e) => e.to_string(),
+                }
+            ));
+        }
+        result
+    }
+
+    /// Sends one fragment of a message. The first call's `kind`
+    /// ([`Opcode::Text`] or [`Opcode::Binary`]) starts the message; later
+    /// calls pass the same kind and go out as continuation frames; `fin`
+    /// ends the message. A text message's fragments must add up to valid
+    /// UTF-8, though one may end inside a character. Until the last
+    /// fragment, [`WebSocket::send`] fails with
+    /// `SendError::FragmentInProgress`; pings and the close may go between
+    /// fragments.
+    ///
+    /// This is how a message taken in parts
+    /// ([`Handler::on_message_part`](crate::Handler::on_message_part)) is
+    /// sent on as it arrives:
+    /// `ws.send_fragment(part.opcode(), part.as_bytes(), part.is_last())`.
+    pub fn send_fragment(
+        &mut self,
+        kind: Opcode,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), SendError> {
+        self.check_room(payload.len())?;
+        let session = &mut self.conn.session;
+        let transport = self.ops.transport();
+        let result = outgoing::send_fragment(session, transport, kind, payload, fin);
+        self.conn.last_activity = Stamp::at(self.ops.now());
+        if result.is_ok() && fin {
+            self.ops.count_sent(1);
+        }
+        if self.ops.tracing() {
+            let queued = self.ops.transport().write_buffer_size();
+            self.ops.trace(format_args!(
+                "ws: send a fragment of {} bytes{}: {}, {queued} bytes now queued",
+                payload.len(),
+                if fin { " (the last)" } else { "" },
+                match result {
                     Ok(()) => "framed".to_string(),
                     Err(e) => e.to_string(),
                 }

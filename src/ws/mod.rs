@@ -19,7 +19,7 @@
 //! - [`error`]: the "fail the connection with this close code" value.
 //! - [`frame`]: opcodes and frame headers, encoded and decoded.
 //! - [`close`]: close status codes and close frame payloads.
-//! - [`message`]: a complete message as the application sees it.
+//! - [`message`]: a message as the application sees it, whole or in parts.
 //! - [`headers`]: header lookup and rendering, for plain HTTP and the upgrade.
 //! - [`http`]: plain HTTP answers before (instead of) an upgrade.
 //! - [`extension`]: negotiating extensions during the upgrade.
@@ -48,5 +48,5 @@ pub use frame::Opcode;
 pub use handshake::{ClientHandshake, ClientRequest, ServerHandshake};
 pub use handshake::{HandshakeConfig, HandshakeError, Request, Response, UpgradeRequest};
 pub use http::{HttpRequest, HttpResponse};
-pub use message::Message;
+pub use message::{Message, MessagePart};
 pub use session::{Event, Framed, Limits, Payload, Role, SendError, Session, State};

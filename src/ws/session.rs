@@ -59,7 +59,7 @@ use super::frame::{
     RSV1,
 };
 use super::mask::{apply_mask, unmask_shifted};
-use super::message::Message;
+use super::message::{Message, MessagePart};
 use super::message_buf::{self, MessageBuf};
 use super::utf8::Utf8Validator;
 
@@ -220,6 +220,9 @@ pub enum Event<'a> {
         /// What went wrong.
         reason: &'static str,
     },
+    /// A piece of a large message, for a session that takes them in parts
+    /// ([`Session::set_parts_from`]); for text, valid UTF-8 so far.
+    Part(MessagePart<'a>),
 }
 
 impl Event<'_> {
@@ -232,6 +235,7 @@ impl Event<'_> {
             Event::Pong(p) => Event::Pong(p.into_owned()),
             Event::Close { code, reason } => Event::Close { code, reason },
             Event::Error { code, reason } => Event::Error { code, reason },
+            Event::Part(part) => Event::Part(part.into_owned()),
         }
     }
 }
@@ -300,6 +304,10 @@ struct Receiving {
     utf8: Utf8Validator,
     /// Reassembly of a control frame split across reads.
     control_buf: Vec<u8>,
+    /// The message handed over in parts has had its first part.
+    parts_begun: bool,
+    /// Bytes of the message handed over in parts so far, for the size limit.
+    parts_len: usize,
 }
 
 impl Receiving {
@@ -309,6 +317,8 @@ impl Receiving {
             message_buf: MessageBuf::default(),
             utf8: Utf8Validator::new(),
             control_buf: Vec::new(),
+            parts_begun: false,
+            parts_len: 0,
         })
     }
 }
@@ -393,6 +403,12 @@ pub struct Session {
     /// Kind of the data message being received (between its first frame's
     /// header and its last frame's end).
     message: Option<Opcode>,
+    /// The data message being received is handed over in parts
+    /// ([`Session::set_parts_from`]) rather than reassembled.
+    message_in_parts: bool,
+    /// Data messages whose first frame is at least this long are handed
+    /// over in parts; `u32::MAX`, the default, means never.
+    parts_from: u32,
     /// A frame or message arriving in pieces; `None` between them.
     receiving: Option<Box<Receiving>>,
     /// Frames we owe the peer (pongs, close replies) not yet handed out;
@@ -424,6 +440,8 @@ impl Session {
             deflate: None,
             message_compressed: false,
             message: None,
+            message_in_parts: false,
+            parts_from: u32::MAX,
             receiving: None,
             pending: None,
             sending: None,
@@ -448,6 +466,20 @@ impl Session {
             decompressor: Decompressor::for_receiving(&params, self.role),
             sending_compressed: false,
         }));
+    }
+
+    /// Hands over data messages whose first frame's payload is at least
+    /// `bytes` long as [`Event::Part`]s, as their bytes arrive, instead of
+    /// reassembling them into one [`Event::Text`] or [`Event::Binary`]:
+    /// such a message then costs one read buffer, not its own size, and
+    /// its first bytes can be acted on (sent on, written out) while the
+    /// rest is on its way. The later frames of a fragmented message that
+    /// began so come in parts as well. Compressed messages always come
+    /// whole: their inflated size is only known as they inflate. The size
+    /// limit still holds for the message as a whole (1009). `usize::MAX`
+    /// (the default) turns parts off; 0 counts as 1.
+    pub fn set_parts_from(&mut self, bytes: usize) {
+        self.parts_from = u32::try_from(bytes.max(1)).unwrap_or(u32::MAX);
     }
 
     /// Which end of the connection this is.
@@ -657,7 +689,8 @@ impl Session {
         let whole = header.fin
             && matches!(header.opcode, Opcode::Text | Opcode::Binary)
             && len <= input.len() - header_len
-            && len <= self.limits.message();
+            && len <= self.limits.message()
+            && len < self.parts_from as usize;
         whole.then_some((
             header_len,
             FrameProgress {
@@ -737,6 +770,14 @@ impl Session {
                 return (pos, Some(self.on_control(frame.opcode, payload)));
             }
 
+            if self.message_in_parts {
+                if start == end && frame.remaining == 0 && !frame.fin {
+                    // An empty fragment that is not the last: next header.
+                    continue;
+                }
+                return (pos, self.part(&input[start..end], frame, whole));
+            }
+
             if self.message_compressed {
                 let last = frame.fin && frame.remaining == 0;
                 if let Err(e) = self.inflate_chunk(&input[start..end], last) {
@@ -783,6 +824,65 @@ impl Session {
         }
     }
 
+    /// The next piece of a message handed over in parts: `chunk`, the
+    /// payload of `frame` that this input holds (unmasked, and `frame`
+    /// already advanced past it), `whole` when that is all the frame.
+    /// `None` when there is nothing to hand over yet (no payload of the
+    /// frame in this input); the frame is kept when more of it is to come.
+    fn part<'a>(
+        &mut self,
+        chunk: &'a [u8],
+        frame: FrameProgress,
+        whole: bool,
+    ) -> Option<Event<'a>> {
+        let kind = self.message.unwrap_or(Opcode::Binary);
+        let is_text = kind == Opcode::Text;
+        let last = frame.fin && frame.remaining == 0;
+        if whole && last && frame.opcode != Opcode::Continuation {
+            // The whole message in one part: nothing to keep between reads.
+            self.message = None;
+            self.message_in_parts = false;
+            if is_text && std::str::from_utf8(chunk).is_err() {
+                return Some(self.fail(invalid_utf8()));
+            }
+            return Some(Event::Part(MessagePart {
+                kind,
+                bytes: Payload::Borrowed(chunk),
+                first: true,
+                last: true,
+            }));
+        }
+        let receiving = self.receiving();
+        if is_text && receiving.utf8.feed(chunk).is_err() {
+            return Some(self.fail(invalid_utf8()));
+        }
+        if frame.remaining > 0 {
+            receiving.frame = Some(frame);
+        }
+        if chunk.is_empty() && !last {
+            return None;
+        }
+        let first = !receiving.parts_begun;
+        receiving.parts_begun = true;
+        receiving.parts_len += chunk.len();
+        if last {
+            if is_text && receiving.utf8.finish().is_err() {
+                return Some(self.fail(invalid_utf8()));
+            }
+            receiving.parts_begun = false;
+            receiving.parts_len = 0;
+            self.message = None;
+            self.message_in_parts = false;
+            self.release_idle_receiving();
+        }
+        Some(Event::Part(MessagePart {
+            kind,
+            bytes: Payload::Borrowed(chunk),
+            first,
+            last,
+        }))
+    }
+
     /// Where the rest of a large frame can be read straight to: the bytes
     /// of its message buffer that the frame's remaining payload will fill.
     /// `None` unless an uncompressed data frame is being received with at
@@ -790,7 +890,7 @@ impl Session {
     /// it, call [`Session::payload_received`] with the count (and nothing
     /// else in between): the bytes are not payload until then.
     pub fn payload_target(&mut self) -> Option<&mut [u8]> {
-        if self.failed || self.close_received || self.message_compressed {
+        if self.failed || self.close_received || self.message_compressed || self.message_in_parts {
             return None;
         }
         let receiving = self.receiving.as_mut()?;
@@ -806,7 +906,7 @@ impl Session {
     /// would read into (the peer may not send a control frame inside it),
     /// or 0 when it would return `None`.
     pub fn payload_awaited(&self) -> usize {
-        if self.failed || self.close_received || self.message_compressed {
+        if self.failed || self.close_received || self.message_compressed || self.message_in_parts {
             return 0;
         }
         match self.receiving.as_ref().and_then(|r| r.frame.as_ref()) {
@@ -972,6 +1072,37 @@ impl Session {
         !compresses && self.check_unfragmented(kind, len).is_ok()
     }
 
+    /// [`Session::send_fragment`] for a server that writes the payload
+    /// itself, straight from the caller's slice: the fragment's header,
+    /// with the sending state moved on as if the whole fragment had been
+    /// appended. `None`, with nothing changed, where `send_fragment` must
+    /// encode the fragment itself (a client masks, and with deflate
+    /// negotiated fragments are compressed) or would refuse it.
+    pub fn plain_fragment_header(
+        &mut self,
+        kind: Opcode,
+        len: usize,
+        fin: bool,
+    ) -> Option<([u8; MAX_HEADER_LEN], usize)> {
+        if self.role == Role::Client || self.deflate.is_some() || len > self.limits.frame() {
+            return None;
+        }
+        self.check_data(kind).ok()?;
+        let opcode = match self.sending {
+            None => kind,
+            Some(started) if started == kind => Opcode::Continuation,
+            Some(_) => return None,
+        };
+        self.sending = if fin { None } else { Some(kind) };
+        let header = FrameHeader {
+            fin,
+            opcode,
+            mask: None,
+            payload_len: len as u64,
+        };
+        Some(header.encode())
+    }
+
     /// A header for an unfragmented message whose payload `shared` already
     /// compressed (`len` bytes on the wire), with RSV1 set: a broadcast
     /// compresses once and every connection it fits writes this header and
@@ -1063,6 +1194,7 @@ impl Session {
             Opcode::Text | Opcode::Binary => {
                 self.message = Some(header.opcode);
                 self.message_compressed = compressed;
+                self.message_in_parts = !compressed && len >= self.parts_from as usize;
                 if let Some(receiving) = self.receiving.as_mut() {
                     receiving.utf8.reset();
                 }
@@ -1156,6 +1288,7 @@ impl Session {
     fn release_input_state(&mut self) {
         self.message = None;
         self.message_compressed = false;
+        self.message_in_parts = false;
         if let Some(d) = self.deflate.as_mut() {
             d.decompressor.discard();
         }
@@ -1180,9 +1313,12 @@ impl Session {
         }
     }
 
-    /// Bytes of the message being reassembled.
+    /// Bytes of the message being received: reassembled, or handed over
+    /// in parts.
     fn buffered_message_len(&self) -> usize {
-        self.receiving.as_ref().map_or(0, |r| r.message_buf.len())
+        self.receiving
+            .as_ref()
+            .map_or(0, |r| r.message_buf.len() + r.parts_len)
     }
 
     /// The pending output, made on first use.
@@ -2135,5 +2271,190 @@ mod tests {
                 d.feed_in_chunks(&bytes, &mut rng, 8);
             }
         }
+    }
+
+    /// The messages in `events`: parts joined (checking their first and
+    /// last marks), whole ones as they are, each with its kind and whether
+    /// it came in parts; control events are left out.
+    fn joined_messages(events: &[Event<'_>]) -> Vec<(Opcode, Vec<u8>, bool)> {
+        let mut messages = Vec::new();
+        let mut open: Option<(Opcode, Vec<u8>)> = None;
+        for event in events {
+            match event {
+                Event::Part(part) => {
+                    assert_eq!(part.is_first(), open.is_none(), "{event:?}");
+                    let (kind, bytes) = open.get_or_insert((part.opcode(), Vec::new()));
+                    assert_eq!(*kind, part.opcode());
+                    assert!(!part.is_empty() || part.is_last(), "{event:?}");
+                    bytes.extend_from_slice(part.as_bytes());
+                    if part.is_last() {
+                        let (kind, bytes) = open.take().unwrap();
+                        messages.push((kind, bytes, true));
+                    }
+                }
+                Event::Text(p) => messages.push((Opcode::Text, p.to_vec(), false)),
+                Event::Binary(p) => messages.push((Opcode::Binary, p.to_vec(), false)),
+                _ => assert!(open.is_none() || !matches!(event, Event::Error { .. })),
+            }
+        }
+        assert!(open.is_none(), "a message's parts never ended");
+        messages
+    }
+
+    #[test]
+    fn large_messages_come_in_parts_that_join_into_them() {
+        let long_text = "héllo wörld ✓ ".repeat(40); // multibyte, 720 bytes
+        let binary: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let mut wire = Vec::new();
+        // One frame, over the line: in parts.
+        wire.extend(client_frame(true, 0x1, long_text.as_bytes()));
+        // Under the line: whole.
+        wire.extend(client_frame(true, 0x2, &binary[..99]));
+        // Fragmented, first frame over the line, a ping and an empty
+        // fragment between: in parts, the empty one not handed over.
+        wire.extend(client_frame(false, 0x2, &binary[..400]));
+        wire.extend(client_frame(true, 0x9, b"hb"));
+        wire.extend(client_frame(false, 0x0, b""));
+        wire.extend(client_frame(false, 0x0, &binary[400..900]));
+        wire.extend(client_frame(true, 0x0, &binary[900..]));
+        // Fragmented, first frame under the line: whole.
+        wire.extend(client_frame(false, 0x1, &long_text.as_bytes()[..50]));
+        wire.extend(client_frame(true, 0x0, &long_text.as_bytes()[50..]));
+        // Over the line, ended by an empty final frame: an empty last part.
+        wire.extend(client_frame(false, 0x1, &long_text.as_bytes()[..300]));
+        wire.extend(client_frame(true, 0x0, b""));
+        let expected = vec![
+            (Opcode::Text, long_text.as_bytes().to_vec(), true),
+            (Opcode::Binary, binary[..99].to_vec(), false),
+            (Opcode::Binary, binary.clone(), true),
+            (Opcode::Text, long_text.as_bytes().to_vec(), false),
+            (Opcode::Text, long_text.as_bytes()[..300].to_vec(), true),
+        ];
+        for (seed, max_chunk) in [(1, 1), (2, 7), (3, 64), (4, 333), (5, wire.len())] {
+            let mut d = Driver::new(Role::Server);
+            d.session.set_parts_from(100);
+            d.feed_in_chunks(&wire, &mut fastrand::Rng::with_seed(seed), max_chunk);
+            assert_eq!(
+                joined_messages(&d.events),
+                expected,
+                "chunks of {max_chunk}"
+            );
+            assert_eq!(error_code(&d.events), None);
+            let pong = decode_output(Role::Server, &d.pending());
+            assert_eq!(pong, vec![Event::Pong(Payload::Owned(b"hb".to_vec()))]);
+            // Nothing of a message is held between them.
+            assert!(d.session.receiving.is_none());
+        }
+    }
+
+    #[test]
+    fn a_text_message_in_parts_fails_where_its_utf8_does() {
+        let good = "ünïcödé ".repeat(30);
+        // A bad byte well inside the message.
+        let mut bad = good.as_bytes().to_vec();
+        bad[200] = 0xFF;
+        // A character cut off by the message's end.
+        let mut cut = good.as_bytes().to_vec();
+        cut.extend_from_slice(&"✓".as_bytes()[..2]);
+        for payload in [bad, cut] {
+            for max_chunk in [1, 50, payload.len() + 8] {
+                let mut d = Driver::new(Role::Server);
+                d.session.set_parts_from(100);
+                let wire = client_frame(true, 0x1, &payload);
+                d.feed_in_chunks(&wire, &mut fastrand::Rng::with_seed(7), max_chunk);
+                assert_eq!(error_code(&d.events), Some(close::INVALID_DATA));
+                // What was handed over was valid so far, and never the end.
+                let mut given = Vec::new();
+                for event in &d.events {
+                    if let Event::Part(part) = event {
+                        assert!(!part.is_last());
+                        given.extend_from_slice(part.as_bytes());
+                    }
+                }
+                assert!(given.len() < payload.len());
+                assert_eq!(&payload[..given.len()], &given[..]);
+                let valid_up_to =
+                    std::str::from_utf8(&payload).map_or_else(|e| e.valid_up_to(), str::len);
+                assert!(given.len() <= valid_up_to + 3);
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_in_parts_is_held_to_the_size_limit() {
+        let limits = Limits {
+            max_message_size: 1000,
+            max_frame_size: 1000,
+        };
+        // Two fragments that pass one at a time but not together.
+        let mut d = Driver::with_limits(Role::Server, limits);
+        d.session.set_parts_from(100);
+        d.feed(&client_frame(false, 0x2, &[1; 600]));
+        d.feed(&client_frame(true, 0x0, &[2; 600]));
+        assert_eq!(error_code(&d.events), Some(close::TOO_BIG));
+        assert!(d.events.iter().all(|e| match e {
+            Event::Part(part) => !part.is_last(),
+            _ => true,
+        }));
+        // A first frame over the limit, refused at its header.
+        let mut d = Driver::with_limits(Role::Server, limits);
+        d.session.set_parts_from(100);
+        let mut wire = client_frame(true, 0x2, &[1; 1001]);
+        wire.truncate(20);
+        assert_eq!(error_code(d.feed(&wire)), Some(close::TOO_BIG));
+        assert!(d.events.iter().all(|e| !matches!(e, Event::Part(_))));
+    }
+
+    #[test]
+    fn a_compressed_message_comes_whole_even_when_large() {
+        let params = DeflateParams::from_config(&crate::ws::deflate::DeflateConfig::default());
+        let mut client = Session::with_deflate(Role::Client, Limits::default(), Some(params));
+        let payload = vec![b'z'; 5000];
+        let mut wire = Vec::new();
+        client.send(Opcode::Binary, &payload, &mut wire).unwrap();
+        let mut d = Driver::new(Role::Server);
+        d.session.enable_deflate(params);
+        d.session.set_parts_from(10);
+        d.feed(&wire);
+        assert_eq!(d.events, vec![Event::Binary(Payload::Owned(payload))]);
+    }
+
+    #[test]
+    fn plain_fragment_headers_head_what_send_fragment_writes() {
+        let pieces: [(&[u8], bool); 3] = [(b"first ", false), (b"", false), (b"last", true)];
+        let mut by_send = Session::new(Role::Server, Limits::default());
+        let mut by_header = Session::new(Role::Server, Limits::default());
+        let (mut sent, mut headed) = (Vec::new(), Vec::new());
+        for (payload, fin) in pieces {
+            by_send
+                .send_fragment(Opcode::Text, payload, fin, &mut sent)
+                .unwrap();
+            let (header, n) = by_header
+                .plain_fragment_header(Opcode::Text, payload.len(), fin)
+                .expect("a server's plain fragment");
+            headed.extend_from_slice(&header[..n]);
+            headed.extend_from_slice(payload);
+        }
+        assert_eq!(headed, sent);
+        assert_eq!(decode_output(Role::Server, &sent), vec![text("first last")]);
+        // Another message's fragment may not start inside this one.
+        let mut s = Session::new(Role::Server, Limits::default());
+        assert!(s.plain_fragment_header(Opcode::Binary, 5, false).is_some());
+        assert!(s.plain_fragment_header(Opcode::Text, 5, true).is_none());
+        // A client masks and a deflate session compresses: no plain header.
+        let mut client = Session::new(Role::Client, Limits::default());
+        assert!(client
+            .plain_fragment_header(Opcode::Binary, 5, true)
+            .is_none());
+        let mut deflating = Session::with_deflate(
+            Role::Server,
+            Limits::default(),
+            Some(DeflateParams::from_config(
+                &crate::ws::deflate::DeflateConfig::default(),
+            )),
+        );
+        assert!(deflating
+            .plain_fragment_header(Opcode::Binary, 5, true)
+            .is_none());
     }
 }

@@ -94,6 +94,22 @@ pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
     (socket, addr)
 }
 
+/// Text of exactly `len` bytes made of 1- to 4-byte characters, so every
+/// read or part boundary has a good chance of splitting one.
+pub fn mixed_text(len: usize) -> String {
+    let mut text = String::with_capacity(len);
+    for c in "aé€😀".chars().cycle() {
+        if text.len() + c.len_utf8() > len {
+            break;
+        }
+        text.push(c);
+    }
+    while text.len() < len {
+        text.push('.');
+    }
+    text
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so expected data can be
 /// regenerated instead of stored.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {

@@ -49,3 +49,22 @@ pub fn read_text(ws: &mut Client) -> String {
         }
     }
 }
+
+/// Sends `data` as one binary message in fragments of `piece` bytes, with
+/// a ping after each fragment but the last (3 bytes, each the fragment's
+/// index), so the pongs tell where the pings went.
+pub fn send_fragmented_with_pings(ws: &mut Client, data: &[u8], piece: usize) {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::Frame;
+    let count = data.len().div_ceil(piece);
+    for (i, chunk) in data.chunks(piece).enumerate() {
+        let opcode = if i == 0 { Data::Binary } else { Data::Continue };
+        let fin = i + 1 == count;
+        let frame = Frame::message(chunk.to_vec(), OpCode::Data(opcode), fin);
+        ws.send(tungstenite::Message::Frame(frame)).unwrap();
+        if !fin {
+            let ping = tungstenite::Bytes::from(vec![i as u8; 3]);
+            ws.send(tungstenite::Message::Ping(ping)).unwrap();
+        }
+    }
+}

@@ -184,6 +184,8 @@ fn the_trace_shows_the_echo_of_a_large_message_sent_part_by_part() {
     let fragments = server.lines_with("ws: send a fragment of ");
     assert!(parts.len() >= 2, "{parts:?}");
     assert_eq!(parts.len(), fragments.len());
+    // The parts are lent from the read buffer, not copied.
+    assert!(!server.lines_with("(lent from the read)").is_empty());
     assert!(server.lines_with("into the protocol's buffer").is_empty());
     assert!(server.lines_with("low-water mark: ").is_empty());
     ws.close(None).unwrap();

@@ -258,28 +258,13 @@ fn echoes_reach_a_late_reader_whole_and_in_order() {
     let sent = messages.clone();
     let (stalled, wait_stall) = std::sync::mpsc::channel();
     let writing = std::thread::spawn(move || {
-        use std::io::Write;
         // Several frames per write, as a client that pipelines sends them.
         for batch in sent.chunks(16) {
             let bytes: Vec<u8> = batch
                 .iter()
                 .flat_map(|m| raw::masked_frame(raw::BINARY, m))
                 .collect();
-            let mut rest = &bytes[..];
-            while !rest.is_empty() {
-                match writer.write(rest) {
-                    Ok(n) => rest = &rest[n..],
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        let _ = stalled.send(true);
-                    }
-                    Err(e) => panic!("writing: {e}"),
-                }
-            }
+            raw::write_noting_stalls(&mut writer, &bytes, &stalled);
         }
         let _ = stalled.send(false);
     });

@@ -119,7 +119,9 @@ impl<H: Handler> WsProtocol<H> {
                 if part.is_last() {
                     cx.count_received(1);
                 }
-                self.call_handler(cx, |h, ws| h.on_message_part(ws, part.reborrow()));
+                let bytes = part.as_bytes();
+                let at = (bytes.as_ptr() as usize, bytes.len());
+                self.call_handler_part(cx, at, |h, ws| h.on_message_part(ws, part.reborrow()));
             }
             Event::Error { code, reason } => {
                 let peer = cx.peer_addr();

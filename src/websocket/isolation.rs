@@ -29,6 +29,29 @@ impl<H: Handler> WsProtocol<H> {
         framed: Option<Framed>,
         f: impl FnOnce(&mut H, &mut WebSocket<'_>),
     ) {
+        self.call_handler_lending(cx, framed, None, f);
+    }
+
+    /// [`WsProtocol::call_handler`] for a message part whose bytes lie at
+    /// `part` (address, length) in the buffer being read: sending them on
+    /// as a fragment lends them instead of copying them.
+    pub(super) fn call_handler_part(
+        &mut self,
+        cx: &mut Context<'_, Self>,
+        part: (usize, usize),
+        f: impl FnOnce(&mut H, &mut WebSocket<'_>),
+    ) {
+        self.call_handler_lending(cx, None, Some(part), f);
+    }
+
+    #[inline(always)]
+    fn call_handler_lending(
+        &mut self,
+        cx: &mut Context<'_, Self>,
+        framed: Option<Framed>,
+        part: Option<(usize, usize)>,
+        f: impl FnOnce(&mut H, &mut WebSocket<'_>),
+    ) {
         let (endpoint, ops) = cx.split();
         let Endpoint {
             handler,
@@ -42,6 +65,7 @@ impl<H: Handler> WsProtocol<H> {
             config,
             counters,
             framed,
+            part,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| f(handler, &mut ws)));
         if let Err(panic) = outcome {

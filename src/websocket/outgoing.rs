@@ -112,18 +112,30 @@ pub(crate) fn send_borrowed(
 /// Queues one fragment of a message borrowed from the caller, as
 /// [`send_borrowed`] does a whole message: a large fragment of a server's
 /// plain message is written through, anything else encoded into the queue
-/// by the session.
+/// by the session. `lendable` says the payload lies in the buffer being
+/// read (a message part sent on as it came): then a plain fragment's
+/// header is queued and its payload lent ([`Transport::lend`]), so the
+/// fragments of one read go out together in one write when the read's
+/// bytes have been handled, the raw echo's one write per read.
 pub(crate) fn send_fragment(
     session: &mut Session,
     transport: &mut Transport,
     kind: Opcode,
     payload: &[u8],
     fin: bool,
+    lendable: Option<(usize, usize)>,
 ) -> Result<(), SendError> {
-    let header = (payload.len() >= WRITE_THROUGH_THRESHOLD)
+    let lend = lendable.is_some() && !payload.is_empty() && transport.can_lend();
+    let header = (lend || payload.len() >= WRITE_THROUGH_THRESHOLD)
         .then(|| session.plain_fragment_header(kind, payload.len(), fin))
         .flatten();
     let result = match header {
+        Some((header, len)) if lend => {
+            queue_after_pending(session, transport, &header[..len], Tail::None).map(|()| {
+                transport.lend(payload.as_ptr() as usize, payload.len());
+                Ok(())
+            })
+        }
         Some((header, len)) => {
             queue_after_pending(session, transport, &header[..len], Tail::Through(payload)).map(Ok)
         }

@@ -24,6 +24,10 @@ pub struct WebSocket<'a> {
     /// The message this callback was given, framed in place for an echo
     /// (`Session::read_whole_framed`); taken by the first send of it.
     pub(crate) framed: Option<Framed>,
+    /// The message part this callback was given, where it lies in the
+    /// buffer being read (address, length): sent on as a fragment, its
+    /// bytes are lent to the transport, not copied.
+    pub(crate) part: Option<(usize, usize)>,
 }
 
 impl WebSocket<'_> {
@@ -101,7 +105,11 @@ impl WebSocket<'_> {
         self.check_room(payload.len())?;
         let session = &mut self.conn.session;
         let transport = self.ops.transport();
-        let result = outgoing::send_fragment(session, transport, kind, payload, fin);
+        let lendable = self.part.filter(|&(at, len)| {
+            let start = payload.as_ptr() as usize;
+            start >= at && start + payload.len() <= at + len
+        });
+        let result = outgoing::send_fragment(session, transport, kind, payload, fin, lendable);
         self.conn.last_activity = Stamp::at(self.ops.now());
         if result.is_ok() && fin {
             self.ops.count_sent(1);

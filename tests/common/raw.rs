@@ -267,3 +267,31 @@ impl Raw {
         }
     }
 }
+
+/// Writes all of `bytes` to a stream that has a write timeout, sending
+/// `true` on `stalled` each time a write times out (the buffers of both
+/// ends are full: the peer is not reading). Returns how many times it did.
+pub fn write_noting_stalls(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    stalled: &std::sync::mpsc::Sender<bool>,
+) -> usize {
+    let mut stalls = 0;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match stream.write(rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                stalls += 1;
+                let _ = stalled.send(true);
+            }
+            Err(e) => panic!("writing: {e}"),
+        }
+    }
+    stalls
+}

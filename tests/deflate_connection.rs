@@ -246,3 +246,56 @@ fn the_blocking_client_round_trips_compressed_messages() {
     assert!(matches!(ws.recv(), Err(ClientError::Closed { .. })));
     server.stop().unwrap();
 }
+
+/// Echoes large messages part by part, as `wsloop echo` does.
+struct PartsEcho;
+
+impl Handler for PartsEcho {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
+        ws.send(msg).expect("echo");
+    }
+
+    fn parts_from(&self) -> usize {
+        64 * 1024
+    }
+
+    fn on_message_part(&mut self, ws: &mut WebSocket<'_>, part: wsloop::MessagePart<'_>) {
+        ws.send_fragment(part.opcode(), part.as_bytes(), part.is_last())
+            .expect("echo of a part");
+    }
+}
+
+#[test]
+fn an_uncompressed_message_in_parts_is_echoed_as_one_compressed_message() {
+    // The peer negotiated deflate but sends a large message plain (RFC 7692
+    // lets it): it comes in parts, and each part goes out through the
+    // session's compressor as a fragment of one compressed message.
+    let server = serve(deflating(DeflateConfig::default()), || PartsEcho);
+    let (mut stream, head) = open_raw(server.handle.local_addr(), Some("permessage-deflate"));
+    assert!(head.contains("permessage-deflate"), "{head}");
+    let text = chatty(300_000);
+    stream
+        .write_all(&raw::masked_frame(TEXT, text.as_bytes()))
+        .unwrap();
+    let mut compressed = Vec::new();
+    let mut frames = 0;
+    loop {
+        let frame = read_wire_frame(&mut stream);
+        frames += 1;
+        if frames == 1 {
+            assert_eq!(frame.opcode(), TEXT);
+            assert!(frame.rsv1(), "the first fragment carries RSV1");
+        } else {
+            assert_eq!(frame.opcode(), 0, "a continuation");
+            assert!(!frame.rsv1(), "RSV1 only on the first fragment");
+        }
+        compressed.extend_from_slice(&frame.payload);
+        if frame.first & 0x80 != 0 {
+            break;
+        }
+    }
+    assert!(frames > 1, "the echo was not sent in parts");
+    assert!(compressed.len() < text.len() / 10, "{}", compressed.len());
+    assert!(inflate(&compressed) == text.as_bytes());
+    server.stop().unwrap();
+}

@@ -7,23 +7,13 @@
 mod common;
 
 use common::browser::run_chat_script;
-use common::process::Process;
 use common::tls::TestPki;
 
 #[test]
 fn the_chat_page_works_over_https_and_wss() {
     let pki = TestPki::new();
     let cert = pki.cert_path().display().to_string();
-    let key = pki.key_path().display().to_string();
-    let (server, addr) = Process::wsloop(&[
-        "chat",
-        "--addr",
-        "127.0.0.1:0",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ]);
+    let (server, addr) = pki.wsloop("chat", &[]);
     run_chat_script(&format!("https://{addr}/"), &[("WSLOOP_TLS_CERT", &cert)]);
     drop(server);
 }

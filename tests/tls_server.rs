@@ -46,6 +46,23 @@ fn python_websockets_large_messages_over_tls() {
 }
 
 #[test]
+fn wsloop_echo_over_tls_echoes_large_messages_part_by_part() {
+    // The command's echo takes messages from 64 KiB in parts: over TLS
+    // nothing is lent, each part is encrypted into the queue as it comes.
+    let pki = TestPki::new();
+    let (mut server, addr) = pki.wsloop("echo", &["--trace"]);
+    let ca = pki.ca_path().display().to_string();
+    // Uncompressed: a compressed message always comes whole.
+    let mut client = python("wss_client.py", &[&url(addr), &ca, "large-uncompressed"]);
+    client.expect("ok");
+    assert!(client.finish(), "python client failed over TLS");
+    server.expect("ws: decoded the last part of a text message");
+    assert!(server.lines_with("(lent from the read)").is_empty());
+    server.signal(libc::SIGTERM);
+    assert!(server.finish());
+}
+
+#[test]
 fn a_tls_client_that_does_not_read_is_paused_and_resumed() {
     const COUNT: usize = 400;
     const SIZE: usize = 64 * 1024; // 25 MiB in all

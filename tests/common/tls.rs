@@ -70,6 +70,28 @@ impl TestPki {
         self.dir.join("ca.pem")
     }
 
+    /// `wsloop COMMAND --addr 127.0.0.1:0` serving TLS with this PKI's
+    /// certificate, with `extra` options after; the process and its address.
+    pub fn wsloop(
+        &self,
+        command: &str,
+        extra: &[&str],
+    ) -> (super::process::Process, std::net::SocketAddr) {
+        let cert = self.cert_path().display().to_string();
+        let key = self.key_path().display().to_string();
+        let mut args = vec![
+            command,
+            "--addr",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ];
+        args.extend_from_slice(extra);
+        super::process::Process::wsloop(&args)
+    }
+
     /// The server side, from the PEM files.
     pub fn acceptor(&self) -> TlsAcceptor {
         tls::acceptor_from_pem_files(&self.cert_path(), &self.key_path()).unwrap()

@@ -3,6 +3,7 @@
 usage: wss_client.py URL CA_FILE MODE [ARGS]
   echo                      a text and a binary message come back unchanged
   large                     messages of a few MiB come back unchanged
+  large-uncompressed        the same, without offering permessage-deflate
   backpressure COUNT SIZE GO_FILE
                             send COUNT messages without reading; start
                             reading once GO_FILE exists; check every echo
@@ -59,11 +60,13 @@ async def main():
     context = ssl.create_default_context(cafile=ca)
     # max_queue=1: the client reads no further ahead than one message, so
     # a client that does not call recv() stops reading from its socket.
+    compression = None if mode == "large-uncompressed" else "deflate"
     async with connect(url, ssl=context, max_size=None, max_queue=1,
-                       write_limit=2**16, open_timeout=30) as ws:
+                       write_limit=2**16, open_timeout=30,
+                       compression=compression) as ws:
         if mode == "echo":
             await echo(ws)
-        elif mode == "large":
+        elif mode in ("large", "large-uncompressed"):
             await large(ws)
         elif mode == "backpressure":
             await backpressure(ws, int(rest[0]), int(rest[1]), rest[2])

@@ -179,7 +179,7 @@ fn the_trace_shows_the_echo_of_a_large_message_sent_part_by_part() {
     // read; nothing is read into a message buffer or awaited.
     server.expect("ws: decoded the first part of a binary message");
     server.expect("ws: decoded the last part of a binary message");
-    server.expect("(the last): framed");
+    server.expect("(the last): framed, lent");
     let parts = server.lines_with("part of a binary message");
     let fragments = server.lines_with("ws: send a fragment of ");
     assert!(parts.len() >= 2, "{parts:?}");

@@ -60,6 +60,27 @@ pub trait Handler: Sized + 'static {
     /// connection then holds one read buffer's worth of such a message
     /// rather than all of it, and its bytes are used while they are still
     /// in the CPU's cache. Compressed messages always come whole.
+    ///
+    /// ```
+    /// use wsloop::{Handler, Message, MessagePart, WebSocket};
+    ///
+    /// /// Echoes messages of 64 KiB or more piece by piece as they arrive.
+    /// struct Echo;
+    ///
+    /// impl Handler for Echo {
+    ///     fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
+    ///         let _ = ws.send(msg);
+    ///     }
+    ///
+    ///     fn parts_from(&self) -> usize {
+    ///         64 * 1024
+    ///     }
+    ///
+    ///     fn on_message_part(&mut self, ws: &mut WebSocket<'_>, part: MessagePart<'_>) {
+    ///         let _ = ws.send_fragment(part.opcode(), part.as_bytes(), part.is_last());
+    ///     }
+    /// }
+    /// ```
     fn parts_from(&self) -> usize {
         usize::MAX
     }

@@ -116,7 +116,8 @@ pub(crate) fn send_borrowed(
 /// read (a message part sent on as it came): then a plain fragment's
 /// header is queued and its payload lent ([`Transport::lend`]), so the
 /// fragments of one read go out together in one write when the read's
-/// bytes have been handled, the raw echo's one write per read.
+/// bytes have been handled, the raw echo's one write per read. Returns
+/// whether the payload was lent.
 pub(crate) fn send_fragment(
     session: &mut Session,
     transport: &mut Transport,
@@ -124,7 +125,7 @@ pub(crate) fn send_fragment(
     payload: &[u8],
     fin: bool,
     lendable: Option<(usize, usize)>,
-) -> Result<(), SendError> {
+) -> Result<bool, SendError> {
     let lend = lendable.is_some() && !payload.is_empty() && transport.can_lend();
     let header = (lend || payload.len() >= WRITE_THROUGH_THRESHOLD)
         .then(|| session.plain_fragment_header(kind, payload.len(), fin))
@@ -133,13 +134,16 @@ pub(crate) fn send_fragment(
         Some((header, len)) if lend => {
             queue_after_pending(session, transport, &header[..len], Tail::None).map(|()| {
                 transport.lend(payload.as_ptr() as usize, payload.len());
-                Ok(())
+                Ok(true)
             })
         }
         Some((header, len)) => {
-            queue_after_pending(session, transport, &header[..len], Tail::Through(payload)).map(Ok)
+            let through = Tail::Through(payload);
+            queue_after_pending(session, transport, &header[..len], through).map(|()| Ok(false))
         }
-        None => transport.write_with(|out| session.send_fragment(kind, payload, fin, out)),
+        None => transport
+            .write_with(|out| session.send_fragment(kind, payload, fin, out))
+            .map(|sent| sent.map(|()| false)),
     };
     result.unwrap_or(Err(SendError::Closed))
 }

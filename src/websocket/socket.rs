@@ -121,12 +121,13 @@ impl WebSocket<'_> {
                 payload.len(),
                 if fin { " (the last)" } else { "" },
                 match result {
-                    Ok(()) => "framed".to_string(),
+                    Ok(true) => "framed, lent".to_string(),
+                    Ok(false) => "framed".to_string(),
                     Err(e) => e.to_string(),
                 }
             ));
         }
-        result
+        result.map(|_| ())
     }
 
     /// Sends a text message.

@@ -259,3 +259,49 @@ fn echoes_in_parts_reach_a_late_reader_whole_and_in_order() {
         assert!(back == sent, "message {i} differs");
     }
 }
+
+/// [`PartsEcho`] that broadcasts a note when a message's first part
+/// arrives, while its own echo of that message is under way.
+struct NotingEcho;
+
+impl Handler for NotingEcho {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
+        PartsEcho.on_message(ws, msg);
+    }
+
+    fn parts_from(&self) -> usize {
+        PARTS_FROM
+    }
+
+    fn on_message_part(&mut self, ws: &mut WebSocket<'_>, part: MessagePart<'_>) {
+        if part.is_first() {
+            ws.broadcast(Message::Text("a note"));
+        }
+        PartsEcho.on_message_part(ws, part);
+    }
+}
+
+#[test]
+fn a_message_sent_to_a_connection_inside_its_fragmented_echo_waits_for_the_end() {
+    // The broadcast reaches this very connection while the echo's first
+    // fragment is out: sent then, it would break the message in two
+    // (RFC 6455 5.4). It must come whole, right after the echo.
+    let server = Server::spawn("127.0.0.1:0".parse().unwrap(), Config::default(), || {
+        NotingEcho
+    })
+    .unwrap();
+    let mut ws = connect_big(server.handle.local_addr());
+    for round in 0..3u64 {
+        let data = pattern(30 + round, 1 << 20);
+        ws.send(TMessage::binary(data.clone())).unwrap();
+        match ws.read().unwrap() {
+            TMessage::Binary(back) => assert!(back == data, "echo {round} differs"),
+            other => panic!("expected the echo first, got {other:?}"),
+        }
+        match ws.read().unwrap() {
+            TMessage::Text(note) => assert_eq!(note.as_str(), "a note"),
+            other => panic!("expected the note, got {other:?}"),
+        }
+    }
+    ws.close(None).unwrap();
+}

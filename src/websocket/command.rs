@@ -88,6 +88,15 @@ impl WsCommand {
             deflated: DeflatedOnce::default(),
         }
     }
+
+    /// Bytes it would queue, about (a frame's header counted, a close not).
+    fn len(&self) -> usize {
+        match self {
+            WsCommand::Send { payload, .. } => payload.len(),
+            WsCommand::Frame { frame, .. } => frame.len(),
+            WsCommand::Close { .. } => 0,
+        }
+    }
 }
 
 /// A broadcast payload compressed at most once, by whichever connection
@@ -208,8 +217,20 @@ impl<H: Handler> WsProtocol<H> {
             return;
         }
         let cap = cx.shared().config.max_write_buffer;
-        if !outgoing::fits(cx.write_buffer_size(), len, cap) {
+        let id = cx.id();
+        let held = cx
+            .shared()
+            .held
+            .get(&id)
+            .map_or(0, |held| held.iter().map(WsCommand::len).sum::<usize>());
+        if !outgoing::fits(cx.write_buffer_size() + held, len, cap) {
             self.overflow(cx);
+            return;
+        }
+        if session.is_sending_fragments() {
+            // Not inside our fragmented message: after its last fragment
+            // (`release_held`).
+            cx.shared().held.entry(id).or_default().push(command);
             return;
         }
         let (endpoint, mut ops) = cx.split();
@@ -253,6 +274,20 @@ impl<H: Handler> WsProtocol<H> {
         cx.count_sent(1);
     }
 
+    /// Sends the messages held while this connection was sending a
+    /// fragmented message, once it no longer is.
+    pub(super) fn release_held(&mut self, cx: &mut Context<'_, Self>) {
+        if cx.shared().held.is_empty() || self.conn.session.is_sending_fragments() {
+            return;
+        }
+        let id = cx.id();
+        if let Some(held) = cx.shared().held.remove(&id) {
+            for command in held {
+                self.queue_forced(cx, command);
+            }
+        }
+    }
+
     /// The write queue is at its hard cap: apply [`Overflow`].
     fn overflow(&mut self, cx: &mut Context<'_, Self>) {
         let peer = cx.peer_addr();
@@ -268,5 +303,13 @@ impl<H: Handler> WsProtocol<H> {
                 self.fail(cx, close::POLICY, "write buffer full");
             }
         }
+    }
+}
+
+/// Drops what was held for a connection that is gone.
+pub(super) fn drop_held<H: Handler>(cx: &mut Context<'_, WsProtocol<H>>) {
+    if !cx.shared().held.is_empty() {
+        let id = cx.id();
+        cx.shared().held.remove(&id);
     }
 }

@@ -178,6 +178,7 @@ impl<H: Handler> WsProtocol<H> {
     /// Moves frames the session owes the peer into the transport, and
     /// closes TCP when the WebSocket conversation is over.
     pub(super) fn after_session_step(&mut self, cx: &mut Context<'_, Self>) {
+        self.release_held(cx);
         if self.conn.session.has_pending() {
             let session = &mut self.conn.session;
             cx.write_with(|out| session.take_pending(out));

@@ -48,6 +48,7 @@ mod socket;
 mod state;
 mod timers;
 
+use std::collections::HashMap;
 use std::io;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
@@ -62,7 +63,7 @@ pub use socket::WebSocket;
 
 use crate::metrics::Registry;
 use crate::protocol::Protocol;
-use crate::reactor::Context;
+use crate::reactor::{ConnId, Context};
 use crate::ws::deflate::params::EXTENSION_NAME;
 use crate::ws::deflate::PerMessageDeflate;
 use crate::ws::{close, ClientRequest, Role, Session};
@@ -85,6 +86,11 @@ pub struct Endpoint<H> {
     pub metrics: Arc<Registry>,
     /// Compresses broadcasts once for every connection they fit.
     pub(crate) broadcast: BroadcastCompressor,
+    /// Messages sent to connections from elsewhere while the connection
+    /// was in the middle of sending a fragmented message, which no other
+    /// data message may interrupt; they go out after its last fragment.
+    /// Loop-wide, so that connections pay nothing for this rare case.
+    pub(crate) held: HashMap<ConnId, Vec<WsCommand>>,
 }
 
 impl<H> Endpoint<H> {
@@ -98,6 +104,7 @@ impl<H> Endpoint<H> {
         }
         Endpoint {
             broadcast: BroadcastCompressor::new(&config.deflate),
+            held: HashMap::new(),
             handler,
             config,
             counters: Arc::default(),
@@ -239,6 +246,7 @@ impl<H: Handler> Protocol for WsProtocol<H> {
         self.connect_failed(cx, &reason);
         self.notify_close(cx, close::ABNORMAL, &reason);
         self.state = State::Done;
+        command::drop_held(cx);
     }
 
     fn pause_writing(&mut self, cx: &mut Context<'_, Self>) {

@@ -482,6 +482,12 @@ impl Session {
         self.parts_from = u32::try_from(bytes.max(1)).unwrap_or(u32::MAX);
     }
 
+    /// Whether a fragmented message we send is under way: until its last
+    /// fragment, no other data message may go out.
+    pub fn is_sending_fragments(&self) -> bool {
+        self.sending.is_some()
+    }
+
     /// Which end of the connection this is.
     pub fn role(&self) -> Role {
         self.role

@@ -124,9 +124,9 @@ pub(crate) fn send_fragment(
     kind: Opcode,
     payload: &[u8],
     fin: bool,
-    lendable: Option<(usize, usize)>,
+    lendable: bool,
 ) -> Result<bool, SendError> {
-    let lend = lendable.is_some() && !payload.is_empty() && transport.can_lend();
+    let lend = lendable && !payload.is_empty() && transport.can_lend();
     let header = (lend || payload.len() >= WRITE_THROUGH_THRESHOLD)
         .then(|| session.plain_fragment_header(kind, payload.len(), fin))
         .flatten();

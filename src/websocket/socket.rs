@@ -105,10 +105,10 @@ impl WebSocket<'_> {
         self.check_room(payload.len())?;
         let session = &mut self.conn.session;
         let transport = self.ops.transport();
-        let lendable = self.part.filter(|&(at, len)| {
-            let start = payload.as_ptr() as usize;
-            start >= at && start + payload.len() <= at + len
-        });
+        let start = payload.as_ptr() as usize;
+        let lendable = self
+            .part
+            .is_some_and(|(at, len)| start >= at && start + payload.len() <= at + len);
         let result = outgoing::send_fragment(session, transport, kind, payload, fin, lendable);
         self.conn.last_activity = Stamp::at(self.ops.now());
         if result.is_ok() && fin {

@@ -58,9 +58,9 @@ impl<'a> Message<'a> {
 ///
 /// The parts of one message come in order, the first marked
 /// [`MessagePart::is_first`] and the last [`MessagePart::is_last`] (one
-/// part can be both). Their bytes follow the frames they came in, not the
-/// frames' boundaries: a part ends where a read or a frame ended, so a
-/// text message's part may end inside a character. Text is checked as it
+/// part can be both). Parts follow the reads, not the frames the peer
+/// sent: a part ends where a read or a frame ended, so a text message's
+/// part may end inside a character. Text is checked as it
 /// comes all the same: a part is only handed over once its bytes are known
 /// to be valid UTF-8 so far, and a message found invalid later fails the
 /// connection (1007) without its last part.

@@ -304,9 +304,9 @@ struct Receiving {
     utf8: Utf8Validator,
     /// Reassembly of a control frame split across reads.
     control_buf: Vec<u8>,
-    /// The message handed over in parts has had its first part.
-    parts_begun: bool,
-    /// Bytes of the message handed over in parts so far, for the size limit.
+    /// Bytes of the message handed over in parts so far, for the size
+    /// limit; 0 until its first part (which is never empty: the first
+    /// frame of a message in parts has at least `parts_from` bytes).
     parts_len: usize,
 }
 
@@ -317,7 +317,6 @@ impl Receiving {
             message_buf: MessageBuf::default(),
             utf8: Utf8Validator::new(),
             control_buf: Vec::new(),
-            parts_begun: false,
             parts_len: 0,
         })
     }
@@ -868,14 +867,12 @@ impl Session {
         if chunk.is_empty() && !last {
             return None;
         }
-        let first = !receiving.parts_begun;
-        receiving.parts_begun = true;
+        let first = receiving.parts_len == 0;
         receiving.parts_len += chunk.len();
         if last {
             if is_text && receiving.utf8.finish().is_err() {
                 return Some(self.fail(invalid_utf8()));
             }
-            receiving.parts_begun = false;
             receiving.parts_len = 0;
             self.message = None;
             self.message_in_parts = false;
@@ -986,16 +983,7 @@ impl Session {
         fin: bool,
         out: &mut Vec<u8>,
     ) -> Result<(), SendError> {
-        self.check_data(kind)?;
-        let opcode = match self.sending {
-            None => kind,
-            Some(started) if started == kind => Opcode::Continuation,
-            Some(_) => return Err(SendError::FragmentInProgress),
-        };
-        if payload.len() > self.limits.frame() {
-            return Err(SendError::TooBig);
-        }
-        self.sending = if fin { None } else { Some(kind) };
+        let opcode = self.next_fragment(kind, payload.len(), fin)?;
         self.take_pending(out);
         match self.deflate.as_mut() {
             // The total size is unknown at the first fragment, so a
@@ -1007,6 +995,23 @@ impl Session {
             _ => write_frame(self.role, fin, opcode, payload, out),
         }
         Ok(())
+    }
+
+    /// Checks a fragment of `len` bytes of a `kind` message and moves the
+    /// sending state past it; returns the opcode its frame carries (the
+    /// message's kind first, then continuation). Nothing changes on error.
+    fn next_fragment(&mut self, kind: Opcode, len: usize, fin: bool) -> Result<Opcode, SendError> {
+        self.check_data(kind)?;
+        let opcode = match self.sending {
+            None => kind,
+            Some(started) if started == kind => Opcode::Continuation,
+            Some(_) => return Err(SendError::FragmentInProgress),
+        };
+        if len > self.limits.frame() {
+            return Err(SendError::TooBig);
+        }
+        self.sending = if fin { None } else { Some(kind) };
+        Ok(opcode)
     }
 
     /// Appends a ping (payload at most 125 bytes).
@@ -1090,16 +1095,10 @@ impl Session {
         len: usize,
         fin: bool,
     ) -> Option<([u8; MAX_HEADER_LEN], usize)> {
-        if self.role == Role::Client || self.deflate.is_some() || len > self.limits.frame() {
+        if self.role == Role::Client || self.deflate.is_some() {
             return None;
         }
-        self.check_data(kind).ok()?;
-        let opcode = match self.sending {
-            None => kind,
-            Some(started) if started == kind => Opcode::Continuation,
-            Some(_) => return None,
-        };
-        self.sending = if fin { None } else { Some(kind) };
+        let opcode = self.next_fragment(kind, len, fin).ok()?;
         let header = FrameHeader {
             fin,
             opcode,

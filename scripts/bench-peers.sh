@@ -4,7 +4,10 @@
 # one loop) on the same scenarios, one server at a time, in the same run. The
 # whole set is repeated, in alternating server order, because the machine is
 # shared and noisy. Prints Markdown: one table per round, then medians, then
-# the server CPU per message of every server side by side.
+# the server CPU per message of every server side by side, then in how many
+# rounds wsloop's was below each other server's (a paired count: the rounds
+# move together, so it separates a small lead from the noise between rounds
+# better than two medians do).
 #
 #   scripts/bench-peers.sh [seconds per run, default 5] [rounds, default 3]
 #
@@ -143,3 +146,19 @@ jq -rs --argjson order "$order_json" --argjson servers "$servers_json" '
           elif $name == "tcp-echo (raw)" then ($x.cpu_per / 1000 | r | tostring)
           else "\($x.cpu_per / 1000 | r) (\($x.cpu_ratio | r)x)" end] | join(" | ")) + " |")' \
     <<<"$medians"
+echo
+echo "Rounds in which wsloop's server CPU per message was below the other server's, in the same round and scenario:"
+echo
+jq -rs --argjson order "$order_json" --argjson servers "$servers_json" '
+    ($servers | map(select(. != "wsloop"))) as $others
+    | ("| scenario | " + ($others | join(" | ")) + " |"),
+      ("|---|" + ($others | map("---:") | join("|")) + "|"),
+      ($order[] as $s
+       | map(select(.scenario == $s and .messages > 0)) as $rows
+       | [$rows[] | select(.server == "wsloop")] as $ours
+       | "| \($s) | " + ([$others[] as $name
+           | [$ours[] as $w | $rows[] | select(.server == $name and .round == $w.round)
+              | ($w.cpu_ns / $w.messages) < (.cpu_ns / .messages)] as $wins
+           | if ($wins | length) == 0 then "-"
+             else "\($wins | map(select(.)) | length) of \($wins | length)" end] | join(" | ")) + " |")
+    ' "$results"

@@ -14,9 +14,9 @@ use common::{pattern, DEADLINE};
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::Frame;
 use tungstenite::protocol::CloseFrame;
-use wsloop::client::{self, ClientError, ConnectOptions, Received, WsUrl};
+use wsloop::client::{self, ClientError, ConnectOptions, Incoming, Received, WsUrl};
 use wsloop::ws::Request;
-use wsloop::{App, Config, EventLoop, Handler, Message, Server, WebSocket, WsProtocol};
+use wsloop::{App, Config, EventLoop, Handler, Message, Opcode, Server, WebSocket, WsProtocol};
 
 /// Accepts one connection on a fresh loopback port and hands it to `serve`
 /// on a thread. The thread's result is checked by joining it.
@@ -238,6 +238,142 @@ fn blocking_client_times_out_reads_and_stays_usable() {
     assert_eq!(c.recv().unwrap().as_text(), Some("still here"));
     c.close(1000, "bye").unwrap();
     server.stop().unwrap();
+}
+
+/// Takes one message with `recv_part`, checking the parts' marks and that
+/// none is larger than one read (so the client never held the message);
+/// returns the joined bytes and how many parts there were.
+fn recv_in_parts(c: &mut client::Client, text: bool) -> (Vec<u8>, usize) {
+    let mut joined = Vec::new();
+    let mut parts = 0;
+    loop {
+        let part = match c.recv_part().unwrap() {
+            Incoming::Part(part) => part,
+            Incoming::Message(m) => panic!("a whole message of {} bytes", m.as_bytes().len()),
+        };
+        assert_eq!(part.is_first(), parts == 0, "part {parts}: first mark");
+        assert_eq!(part.is_text(), text);
+        // One read of at most 64 KiB, behind at most a partial header.
+        assert!(
+            part.len() <= 64 * 1024 + 14,
+            "a part of {} bytes",
+            part.len()
+        );
+        joined.extend_from_slice(part.as_bytes());
+        parts += 1;
+        if part.is_last() {
+            return (joined, parts);
+        }
+    }
+}
+
+#[test]
+fn blocking_client_takes_and_sends_large_messages_in_parts_with_tungstenite() {
+    let big = pattern(31, 3 << 20);
+    let fragmented = pattern(32, 1 << 20);
+    let text = common::mixed_text(2 << 20);
+    let upload = pattern(33, 5 << 20);
+    let (expected_upload, sent) = (
+        upload.clone(),
+        (big.clone(), fragmented.clone(), text.clone()),
+    );
+    let (addr, server) = tungstenite_server(move |ws| {
+        let (big, fragmented, text) = sent;
+        ws.send(tungstenite::Message::Binary(big.into())).unwrap();
+        common::peer::send_fragmented_with_pings(ws, &fragmented, 300 * 1024);
+        ws.send(tungstenite::Message::Text("small".into())).unwrap();
+        ws.send(tungstenite::Message::Text(text.into())).unwrap();
+        // The client's upload, sent fragment by fragment, arrives as one
+        // message; its pongs come first.
+        loop {
+            match ws.read().unwrap() {
+                tungstenite::Message::Pong(_) => {}
+                tungstenite::Message::Binary(b) => {
+                    assert!(b[..] == expected_upload[..], "upload differs");
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        ws.close(None).unwrap();
+        while ws.read().is_ok() {}
+    });
+    let options = ConnectOptions {
+        parts_from: 64 * 1024,
+        ..ConnectOptions::default()
+    };
+    let mut c = client::connect_with(&url(addr), &options).unwrap();
+
+    let (got, parts) = recv_in_parts(&mut c, false);
+    assert!(got == big, "the 3 MiB message differs");
+    assert!(parts >= 48, "3 MiB in {parts} parts");
+    // Fragments with pings between them: the pings are answered on the way.
+    let (got, _) = recv_in_parts(&mut c, false);
+    assert!(got == fragmented, "the fragmented message differs");
+    // Below `parts_from`: whole.
+    assert_eq!(
+        c.recv_part().unwrap(),
+        Incoming::Message(Received::Text("small".into()))
+    );
+    // Text parts may end inside a character; together they are the text.
+    let (got, _) = recv_in_parts(&mut c, true);
+    assert!(got == text.as_bytes(), "the text differs");
+
+    for (i, chunk) in upload.chunks(1 << 20).enumerate() {
+        let kind = if i == 0 { Opcode::Binary } else { Opcode::Text };
+        let fin = (i + 1) << 20 >= upload.len();
+        if i == 0 {
+            c.send_fragment(kind, chunk, fin).unwrap();
+        } else {
+            // Another kind in the middle of a message is refused, and
+            // nothing is sent for it.
+            assert!(c.send_fragment(kind, chunk, fin).is_err());
+            // While a message is under way, no other message can go out.
+            assert!(c.send_text("between").is_err());
+            c.send_fragment(Opcode::Binary, chunk, fin).unwrap();
+        }
+    }
+    assert!(matches!(
+        c.recv(),
+        Err(ClientError::Closed { code: 1005, .. })
+    ));
+    server.join().unwrap();
+}
+
+#[test]
+fn blocking_client_recv_joins_parts_and_keeps_them_across_a_read_timeout() {
+    let message = pattern(34, 400 * 1024);
+    let frame = common::raw::frame_with(0x82, false, &message);
+    let (go_on, wait) = std::sync::mpsc::channel::<()>();
+    let (addr, server) = tungstenite_server(move |ws| {
+        // Half the frame, then the rest only when the test says so.
+        let stream = ws.get_mut();
+        let half = frame.len() / 2;
+        stream.write_all(&frame[..half]).unwrap();
+        wait.recv().unwrap();
+        stream.write_all(&frame[half..]).unwrap();
+        while ws.read().is_ok() {}
+    });
+    let options = ConnectOptions {
+        parts_from: 64 * 1024,
+        ..ConnectOptions::default()
+    };
+    let mut c = client::connect_with(&url(addr), &options).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // The first half comes in parts that `recv` joins, then the read times
+    // out: the parts so far stay with the client.
+    let e = c.recv().unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+    go_on.send(()).unwrap();
+    c.set_read_timeout(None).unwrap();
+    let got = c.recv().unwrap();
+    assert!(
+        got == Received::Binary(message),
+        "the joined message differs"
+    );
+    c.close(1000, "bye").unwrap();
+    server.join().unwrap();
 }
 
 #[test]

@@ -17,6 +17,36 @@
 //! read timeout passes), answering pings on the way; `send` writes a whole
 //! frame before it returns. For many connections at once, use the event
 //! loop and [`crate::WsProtocol::client`] instead.
+//!
+//! A message too large to hold, or to wait for, can be taken a piece at a
+//! time ([`ConnectOptions::parts_from`] and [`Client::recv_part`]) and sent
+//! a piece at a time ([`Client::send_fragment`]):
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use wsloop::client::{connect_with, ConnectOptions, Incoming};
+//!
+//! let options = ConnectOptions { parts_from: 64 * 1024, ..Default::default() };
+//! let mut ws = connect_with("ws://127.0.0.1:9001/download", &options)?;
+//! let mut file = std::fs::File::create("download.bin")?;
+//! loop {
+//!     match ws.recv_part()? {
+//!         // Each part is written out as it comes: memory stays at one read.
+//!         Incoming::Part(part) => {
+//!             file.write_all(part.as_bytes())?;
+//!             if part.is_last() {
+//!                 break;
+//!             }
+//!         }
+//!         // A message shorter than `parts_from` comes whole.
+//!         Incoming::Message(message) => {
+//!             file.write_all(message.as_bytes())?;
+//!             break;
+//!         }
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod error;
 mod input;
@@ -38,7 +68,7 @@ use crate::ws::deflate::{DeflateConfig, PerMessageDeflate};
 use crate::ws::extension::configure_session;
 use crate::ws::handshake::{ClientHandshake, ClientRequest, ClientStep};
 use crate::ws::reader::EventReader;
-use crate::ws::{close, Event, Limits, Message, Role, Session};
+use crate::ws::{close, Event, Limits, Message, MessagePart, Opcode, Role, Session};
 
 /// A received message, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +118,16 @@ impl Received {
     }
 }
 
+/// What [`Client::recv_part`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A whole message: one shorter than [`ConnectOptions::parts_from`], or
+    /// a compressed one (those always come whole).
+    Message(Received),
+    /// A piece of a message taken in parts, as it arrived.
+    Part(MessagePart<'static>),
+}
+
 /// Settings for [`connect_with`].
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
@@ -103,6 +143,12 @@ pub struct ConnectOptions {
     pub trust: Trust,
     /// permessage-deflate, offered when `enabled` (off by default).
     pub deflate: DeflateConfig,
+    /// Messages whose first frame is at least this long come through
+    /// [`Client::recv_part`] a piece per read instead of whole, so the
+    /// client holds one read of them, not the message (see
+    /// [`Session::set_parts_from`]); [`Client::recv`] joins them again.
+    /// Default `usize::MAX`: never.
+    pub parts_from: usize,
 }
 
 impl Default for ConnectOptions {
@@ -117,6 +163,7 @@ impl Default for ConnectOptions {
                 enabled: false,
                 ..DeflateConfig::default()
             },
+            parts_from: usize::MAX,
         }
     }
 }
@@ -185,6 +232,7 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
     stream.set_read_timeout(None)?;
     let mut session = Session::new(Role::Client, options.limits);
     configure_session(&extensions, &request.extensions, &mut session);
+    session.set_parts_from(options.parts_from);
     Ok(Client {
         stream,
         session,
@@ -194,6 +242,7 @@ pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client, Clien
         read_timeout: None,
         close_timeout: options.close_timeout,
         ended: None,
+        joining: None,
     })
 }
 
@@ -212,6 +261,9 @@ pub struct Client {
     /// Once the connection is over: the close code and reason that every
     /// later call reports.
     ended: Option<(u16, String)>,
+    /// The parts `recv` has joined so far of a message that comes in parts:
+    /// kept here, not on `recv`'s stack, so a read timeout loses none.
+    joining: Option<Vec<u8>>,
 }
 
 impl Client {
@@ -234,6 +286,23 @@ impl Client {
         self.send(Message::Binary(data))
     }
 
+    /// Sends `payload` as the next fragment of a message of `kind`
+    /// ([`Opcode::Text`] or [`Opcode::Binary`]); `fin` ends the message.
+    /// Until then no other message can be sent (pings and close can).
+    /// A text message's fragments need only be valid UTF-8 together.
+    pub fn send_fragment(
+        &mut self,
+        kind: Opcode,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), ClientError> {
+        self.check_open()?;
+        self.output.clear();
+        self.session
+            .send_fragment(kind, payload, fin, &mut self.output)?;
+        self.write_output()
+    }
+
     /// Sends a ping (at most 125 bytes). Its pong is consumed by `recv`.
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), ClientError> {
         self.check_open()?;
@@ -248,10 +317,37 @@ impl Client {
     /// `Err(ClientError::Closed { code, reason })` is returned, now and on
     /// every later call. A read timeout gives an error for which
     /// [`ClientError::is_timeout`] is true; the connection stays usable.
+    ///
+    /// A message that comes in parts ([`ConnectOptions::parts_from`]) is
+    /// joined into one.
     pub fn recv(&mut self) -> Result<Received, ClientError> {
         loop {
-            if let Some(msg) = self.parse_buffered()? {
-                return Ok(msg);
+            let part = match self.recv_part()? {
+                Incoming::Message(message) => return Ok(message),
+                Incoming::Part(part) => part,
+            };
+            let joined = self.joining.get_or_insert_with(Vec::new);
+            joined.extend_from_slice(part.as_bytes());
+            if part.is_last() {
+                let bytes = self.joining.take().unwrap_or_default();
+                return Ok(received(part.is_text(), bytes));
+            }
+        }
+    }
+
+    /// Waits for the next message, or the next piece of a message whose
+    /// first frame is at least [`ConnectOptions::parts_from`] long,
+    /// answering pings meanwhile. Errors as [`Client::recv`].
+    ///
+    /// Parts follow the reads: each holds what one read brought of the
+    /// message (at most 64 KiB), the first [`MessagePart::is_first`], the
+    /// last [`MessagePart::is_last`]. Text is checked as it comes; a
+    /// message found invalid ends the connection (1007) before its last
+    /// part.
+    pub fn recv_part(&mut self) -> Result<Incoming, ClientError> {
+        loop {
+            if let Some(incoming) = self.parse_buffered()? {
+                return Ok(incoming);
             }
             self.fill()?;
         }
@@ -326,7 +422,7 @@ impl Client {
 
     /// Runs the session over buffered input until a message completes or
     /// the input runs out.
-    fn parse_buffered(&mut self) -> Result<Option<Received>, ClientError> {
+    fn parse_buffered(&mut self) -> Result<Option<Incoming>, ClientError> {
         self.check_open()?;
         loop {
             let mut reader = EventReader::new(self.input.filled_mut());
@@ -349,21 +445,15 @@ impl Client {
         }
     }
 
-    fn on_event(&mut self, event: Event<'static>) -> Result<Option<Received>, ClientError> {
+    fn on_event(&mut self, event: Event<'static>) -> Result<Option<Incoming>, ClientError> {
         match event {
-            Event::Text(p) => {
-                // The session validated the UTF-8 already.
-                let text = String::from_utf8(p.into_vec())
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                Ok(Some(Received::Text(text)))
-            }
-            Event::Binary(p) => Ok(Some(Received::Binary(p.into_vec()))),
+            Event::Text(p) => Ok(Some(Incoming::Message(received(true, p.into_vec())))),
+            Event::Binary(p) => Ok(Some(Incoming::Message(received(false, p.into_vec())))),
             Event::Ping(_) | Event::Pong(_) => {
                 self.write_pending()?;
                 Ok(None)
             }
-            // Never comes: this session does not ask for messages in parts.
-            Event::Part(_) => Ok(None),
+            Event::Part(part) => Ok(Some(Incoming::Part(part))),
             Event::Close { code, reason } => {
                 // Our reply (unless we closed first) is pending. Then the
                 // server, not we, closes TCP first (RFC 6455 7.1.1).
@@ -450,6 +540,19 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// A whole message's bytes as a [`Received`].
+fn received(text: bool, bytes: Vec<u8>) -> Received {
+    if !text {
+        return Received::Binary(bytes);
+    }
+    // The session validated the UTF-8 already (a joined message part by
+    // part, which together is the same check).
+    Received::Text(
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 impl std::fmt::Debug for Client {

@@ -319,7 +319,9 @@ impl Client {
     /// [`ClientError::is_timeout`] is true; the connection stays usable.
     ///
     /// A message that comes in parts ([`ConnectOptions::parts_from`]) is
-    /// joined into one.
+    /// joined into one. (A message begun with [`Client::recv_part`] is
+    /// best finished with it: `recv` would join only the parts still to
+    /// come.)
     pub fn recv(&mut self) -> Result<Received, ClientError> {
         loop {
             let part = match self.recv_part()? {
@@ -516,6 +518,7 @@ impl Client {
             self.ended = Some((code, reason.to_string()));
             let _ = self.stream.shutdown(Shutdown::Both);
             self.input.release();
+            self.joining = None;
         }
     }
 

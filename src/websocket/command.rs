@@ -89,7 +89,8 @@ impl WsCommand {
         }
     }
 
-    /// Bytes it would queue, about (a frame's header counted, a close not).
+    /// Bytes it would queue, about (a frame's header counted, a close
+    /// not): what the hard cap is checked against.
     fn len(&self) -> usize {
         match self {
             WsCommand::Send { payload, .. } => payload.len(),
@@ -207,22 +208,23 @@ impl<H: Handler> WsProtocol<H> {
 
     /// Queues a message forced onto this connection, within the hard cap.
     fn queue_forced(&mut self, cx: &mut Context<'_, Self>, command: WsCommand) {
-        let (kind, len) = match &command {
-            WsCommand::Send { kind, payload } => (*kind, payload.len()),
-            WsCommand::Frame { kind, frame, .. } => (*kind, frame.len()),
-            WsCommand::Close { .. } => return,
+        let (WsCommand::Send { kind, .. } | WsCommand::Frame { kind, .. }) = &command else {
+            return;
         };
+        let (kind, len) = (*kind, command.len());
         let session = &self.conn.session;
         if !self.state.frames_flow() || session.close_sent() || session.close_received() {
             return;
         }
         let cap = cx.shared().config.max_write_buffer;
         let id = cx.id();
-        let held = cx
-            .shared()
-            .held
-            .get(&id)
-            .map_or(0, |held| held.iter().map(WsCommand::len).sum::<usize>());
+        // Almost always nothing is held anywhere: then no lookup.
+        let held = match &cx.shared().held {
+            held if held.is_empty() => 0,
+            held => held
+                .get(&id)
+                .map_or(0, |h| h.iter().map(WsCommand::len).sum()),
+        };
         if !outgoing::fits(cx.write_buffer_size() + held, len, cap) {
             self.overflow(cx);
             return;

@@ -213,32 +213,22 @@ fn echoes_in_parts_reach_a_late_reader_whole_and_in_order() {
     // paused reading from the peer. Then it reads while the rest is written.
     let server = serve();
     let mut raw = Raw::open(server.handle.local_addr());
-    let mut writer = raw.stream.try_clone().unwrap();
-    // A stalled write gives up after this and tells the reader to start.
-    writer
-        .set_write_timeout(Some(std::time::Duration::from_millis(100)))
-        .unwrap();
-    let messages: Vec<Vec<u8>> = (0..10u64)
-        .map(|i| pattern(20 + i, 4_000_000 + i as usize * 7919))
-        .collect();
-    let sent = messages.clone();
-    let (stalled, wait_stall) = mpsc::channel();
-    let sender = std::thread::spawn(move || {
-        let mut stalls = 0;
-        for m in &sent {
+    let message = |i: u64| pattern(20 + i, 4_000_000 + i as usize * 7919);
+    let writer = raw::write_until_stalled(
+        raw.stream.try_clone().unwrap(),
+        move |i| {
+            let m = message(i);
             let mut bytes = masked_header(0x80 | BINARY, m.len());
-            bytes.extend_from_slice(m);
-            stalls += raw::write_noting_stalls(&mut writer, &bytes, &stalled);
-        }
-        let _ = stalled.send(false);
-        stalls
-    });
-    wait_stall
-        .recv_timeout(common::DEADLINE)
-        .expect("the writes stalled or ended");
-    let mut received = Vec::new();
+            bytes.extend_from_slice(&m);
+            bytes
+        },
+        1,
+        3,
+        100,
+    );
     let mut current = Vec::new();
-    while received.len() < messages.len() {
+    let mut i = 0;
+    while i < writer.total {
         let frame = raw::read_frame(&mut raw.stream)
             .expect("read")
             .expect("a frame before EOF");
@@ -250,14 +240,12 @@ fn echoes_in_parts_reach_a_late_reader_whole_and_in_order() {
         assert_eq!(frame.opcode == BINARY, current.is_empty());
         current.extend_from_slice(&frame.payload);
         if frame.fin {
-            received.push(std::mem::take(&mut current));
+            assert!(current == message(i), "message {i} differs");
+            current.clear();
+            i += 1;
         }
     }
-    let stalls = sender.join().unwrap();
-    assert!(stalls > 0, "40 MB went out without a stall");
-    for (i, (back, sent)) in received.iter().zip(&messages).enumerate() {
-        assert!(back == sent, "message {i} differs");
-    }
+    writer.thread.join().unwrap();
 }
 
 /// [`PartsEcho`] that broadcasts a note when a message's first part

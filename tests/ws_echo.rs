@@ -246,42 +246,23 @@ fn echoes_reach_a_late_reader_whole_and_in_order() {
     // the buffer took the next read, and the watermarks paused reading
     // from the client. Then it reads while the rest is written.
     let server = Echo::serve();
-    let client = Raw::open(server.handle.local_addr());
-    let mut writer = client.stream.try_clone().unwrap();
-    // A stalled write gives up after this and tells the reader to start.
-    writer
-        .set_write_timeout(Some(std::time::Duration::from_millis(100)))
-        .unwrap();
-    let messages: Vec<Vec<u8>> = (0..30_000u64)
-        .map(|i| pattern(i, 600 + (i as usize * 37) % 1400))
-        .collect();
-    let sent = messages.clone();
-    let (stalled, wait_stall) = std::sync::mpsc::channel();
-    let writing = std::thread::spawn(move || {
-        // Several frames per write, as a client that pipelines sends them.
-        for batch in sent.chunks(16) {
-            let bytes: Vec<u8> = batch
-                .iter()
-                .flat_map(|m| raw::masked_frame(raw::BINARY, m))
-                .collect();
-            raw::write_noting_stalls(&mut writer, &bytes, &stalled);
-        }
-        let _ = stalled.send(false);
-    });
-    let stalled_first = wait_stall
-        .recv_timeout(common::DEADLINE)
-        .expect("the writer stalls or finishes");
-    let mut reader = client;
-    for (i, want) in messages.iter().enumerate() {
+    let mut reader = Raw::open(server.handle.local_addr());
+    let message = |i: u64| pattern(i, 600 + (i as usize * 37) % 1400);
+    // Several frames per write, as a client that pipelines sends them; 8,000
+    // more (about 10 MB) after the stall are read while they are written.
+    let writer = raw::write_until_stalled(
+        reader.stream.try_clone().unwrap(),
+        move |i| raw::masked_frame(raw::BINARY, &message(i)),
+        16,
+        8_000,
+        400_000,
+    );
+    for i in 0..writer.total {
         let (opcode, payload) = reader.recv().expect("an echo");
         assert_eq!(opcode, raw::BINARY, "message {i}");
-        assert!(&payload == want, "message {i} differs");
+        assert!(payload == message(i), "message {i} differs");
     }
-    writing.join().unwrap();
-    assert!(
-        stalled_first,
-        "39 MB went through unread: nothing filled up"
-    );
+    writer.thread.join().unwrap();
     drop(reader);
     server.stop().unwrap();
 }

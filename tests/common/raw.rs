@@ -268,30 +268,62 @@ impl Raw {
     }
 }
 
-/// Writes all of `bytes` to a stream that has a write timeout, sending
-/// `true` on `stalled` each time a write times out (the buffers of both
-/// ends are full: the peer is not reading). Returns how many times it did.
-pub fn write_noting_stalls(
-    stream: &mut TcpStream,
-    bytes: &[u8],
-    stalled: &std::sync::mpsc::Sender<bool>,
-) -> usize {
-    let mut stalls = 0;
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        match stream.write(rest) {
-            Ok(n) => rest = &rest[n..],
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                stalls += 1;
-                let _ = stalled.send(true);
+/// A peer that writes messages without reading any echo until its writes
+/// stall, then writes `more` messages after that and stops: see
+/// [`write_until_stalled`].
+pub struct StalledWriter {
+    /// How many messages it writes in all, known once a write stalled.
+    pub total: u64,
+    /// The writing thread.
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Writes `message(i)` for i = 0, 1, ... on `stream`, `batch` messages to a
+/// write, from a thread, reading nothing. A write that makes no progress
+/// for `stall` is taken as the sign that everything between the two ends
+/// is full (both sockets' kernel buffers, which autotune to tens of MB,
+/// and the server's own, above its high watermark, so it paused reading).
+/// Then it writes `more` messages and stops. Returns once a write stalled;
+/// panics if `cap` messages went out without one.
+pub fn write_until_stalled(
+    mut stream: TcpStream,
+    message: impl Fn(u64) -> Vec<u8> + Send + 'static,
+    batch: u64,
+    more: u64,
+    cap: u64,
+) -> StalledWriter {
+    let stall = Duration::from_millis(100);
+    stream.set_write_timeout(Some(stall)).unwrap();
+    let (stalled, wait_stall) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut total = None;
+        let mut next = 0;
+        while next < total.unwrap_or(cap) {
+            let end = (next + batch).min(total.unwrap_or(cap));
+            let bytes: Vec<u8> = (next..end).flat_map(&message).collect();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                match stream.write(rest) {
+                    Ok(n) => rest = &rest[n..],
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        if total.is_none() {
+                            total = Some(end + more);
+                            let _ = stalled.send(end + more);
+                        }
+                    }
+                    Err(e) => panic!("writing: {e}"),
+                }
             }
-            Err(e) => panic!("writing: {e}"),
+            next = end;
         }
-    }
-    stalls
+    });
+    let total = wait_stall
+        .recv_timeout(DEADLINE)
+        .unwrap_or_else(|_| panic!("{cap} messages went out and no write stalled"));
+    StalledWriter { total, thread }
 }

@@ -218,13 +218,13 @@ impl<H: Handler> WsProtocol<H> {
         }
         let cap = cx.shared().config.max_write_buffer;
         let id = cx.id();
-        // Almost always nothing is held anywhere: then no lookup.
-        let held = match &cx.shared().held {
-            held if held.is_empty() => 0,
-            held => held
-                .get(&id)
-                .map_or(0, |h| h.iter().map(WsCommand::len).sum()),
-        };
+        // A lookup in an empty map returns before hashing: no cost per
+        // broadcast recipient while nothing is held.
+        let held = cx
+            .shared()
+            .held
+            .get(&id)
+            .map_or(0, |h| h.iter().map(WsCommand::len).sum());
         if !outgoing::fits(cx.write_buffer_size() + held, len, cap) {
             self.overflow(cx);
             return;

@@ -12,7 +12,7 @@ use wsloop::ws::frame::{decode_header, FrameHeader};
 use wsloop::ws::handshake::{
     accept_key, parse_request, response_101, HandshakeConfig, HeadScan, ServerHandshake, ServerStep,
 };
-use wsloop::ws::mask::{apply_mask, apply_mask_bytewise};
+use wsloop::ws::mask::{apply_mask, apply_mask_bytewise, extend_masked};
 use wsloop::ws::reader::EventReader;
 use wsloop::ws::utf8::Utf8Validator;
 use wsloop::ws::{Event, Limits, Opcode, Role, Session};
@@ -56,6 +56,24 @@ fn masking(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("bytewise", size), &size, |b, _| {
             b.iter(|| apply_mask_bytewise(black_box(&mut buf), [0x12, 0x34, 0x56, 0x78], 1))
+        });
+        // A client's frame body: the payload copied into the output and
+        // masked there, against masked while it is copied.
+        let mut out = Vec::with_capacity(size);
+        g.bench_with_input(BenchmarkId::new("copy_then_mask", size), &size, |b, _| {
+            b.iter(|| {
+                out.clear();
+                out.extend_from_slice(black_box(&buf));
+                apply_mask(&mut out, [0x12, 0x34, 0x56, 0x78], 0);
+                black_box(out.len())
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("masked_copy", size), &size, |b, _| {
+            b.iter(|| {
+                out.clear();
+                extend_masked(&mut out, black_box(&buf), [0x12, 0x34, 0x56, 0x78]);
+                black_box(out.len())
+            })
         });
     }
     g.finish();

@@ -58,7 +58,7 @@ use super::frame::{
     decode_header, decode_header_deflate, FrameHeader, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
     RSV1,
 };
-use super::mask::{apply_mask, unmask_shifted};
+use super::mask::{apply_mask, extend_masked, unmask_shifted};
 use super::message::{Message, MessagePart};
 use super::message_buf::{self, MessageBuf};
 use super::utf8::Utf8Validator;
@@ -1396,10 +1396,9 @@ fn write_frame(role: Role, fin: bool, opcode: Opcode, payload: &[u8], out: &mut 
     };
     out.reserve(14 + payload.len());
     header.write_to(out);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    if let Some(key) = mask {
-        apply_mask(&mut out[start..], key, 0);
+    match mask {
+        Some(key) => extend_masked(out, payload, key),
+        None => out.extend_from_slice(payload),
     }
 }
 

@@ -388,7 +388,7 @@ fn run_loop(
                 deadline = config.duration.map(|d| start + d);
                 // Everyone open so far starts now; later ones on opening.
                 for id in lp.connection_ids() {
-                    lp.with_conn(id, |conn, cx| conn.pump(cx));
+                    lp.with_conn(id, |conn, cx| conn.start(cx));
                 }
             }
         }

@@ -145,6 +145,41 @@ fn bench_reports_a_corrupted_websocket_echo() {
     server.stop().unwrap();
 }
 
+/// Answers every message after the first with the message before it:
+/// each echo is whole and well formed, only one message late.
+#[derive(Default)]
+struct OneBehind(Option<Vec<u8>>);
+
+impl Handler for OneBehind {
+    fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
+        let current = msg.as_bytes().to_vec();
+        let reply = self.0.replace(current.clone()).unwrap_or(current);
+        let _ = ws.send_binary(&reply);
+    }
+}
+
+#[test]
+fn bench_reports_an_echo_of_the_wrong_message() {
+    let server = Server::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        Config::default(),
+        OneBehind::default,
+    )
+    .unwrap();
+    let url = format!("ws://{}/", server.handle.local_addr());
+    let (out, json) = bench(&[&url, "-c", "1", "-s", "64", "-n", "100"]);
+    assert!(
+        !out.status.success(),
+        "bench must fail on a late echo: {json}"
+    );
+    // The first echo is right; the second is the first message again.
+    assert_eq!(json["messages"], 1, "{json}");
+    assert!(json["errors"].as_u64().unwrap() >= 1, "{json}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("differs"), "{stderr}");
+    server.stop().unwrap();
+}
+
 #[test]
 fn bench_reports_a_corrupted_raw_echo() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

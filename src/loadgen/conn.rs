@@ -37,6 +37,10 @@ pub struct LoadConn {
     /// Messages sent and echoes received on this connection.
     sent: u64,
     received: u64,
+    /// Where the next message sent and the next echo expected start in
+    /// the payload pool (see [`next_start`]).
+    send_at: usize,
+    echo_at: usize,
     /// Raw mode: bytes of the oldest outstanding echo received so far.
     raw_pos: usize,
     /// When the connection was opened (connect-rate latency).
@@ -76,6 +80,8 @@ impl LoadConn {
             inflight: VecDeque::with_capacity(workload.pipeline),
             sent: 0,
             received: 0,
+            send_at: 0,
+            echo_at: 0,
             raw_pos: 0,
             started: Instant::now(),
             now: Instant::now(),
@@ -83,14 +89,6 @@ impl LoadConn {
             failed: false,
             ready: false,
         }
-    }
-
-    /// Offset into the payload pool of message number `n`: consecutive
-    /// messages differ, so a reordered or repeated echo is caught. They
-    /// start `stride` bytes apart (see [`Workload::stride`]).
-    fn offset(n: u64, pool: usize, size: usize, stride: usize) -> usize {
-        let distinct = ((pool - size) / stride + 1) as u64;
-        (n % distinct) as usize * stride
     }
 
     fn error(&mut self, cx: &mut Context<'_, Self>, what: &str) {
@@ -137,7 +135,7 @@ impl LoadConn {
     fn send_one(&mut self, cx: &mut Context<'_, Self>) {
         let (shared, mut ops) = cx.split();
         let w = &shared.workload;
-        let off = Self::offset(self.sent, shared.payload.len(), w.size, w.stride);
+        let off = self.send_at;
         let payload = &shared.payload[off..off + w.size];
         match &mut self.phase {
             Phase::Raw => ops.transport().write(payload),
@@ -150,6 +148,7 @@ impl LoadConn {
             Phase::Handshake(_) => return,
         }
         self.sent += 1;
+        self.send_at = next_start(off, w, shared.payload.len());
         self.inflight.push_back(self.now);
     }
 
@@ -180,12 +179,12 @@ impl LoadConn {
         shared.counts.messages += 1;
         shared.counts.bytes += shared.workload.size as u64;
         self.received += 1;
+        self.echo_at = next_start(self.echo_at, &shared.workload, shared.payload.len());
     }
 
     fn check_echo(&self, shared: &Shared, echo: &[u8]) -> bool {
         let w = &shared.workload;
-        let off = Self::offset(self.received, shared.payload.len(), w.size, w.stride);
-        echo == &shared.payload[off..off + w.size]
+        echo == &shared.payload[self.echo_at..self.echo_at + w.size]
     }
 
     fn on_raw(&mut self, cx: &mut Context<'_, Self>, mut data: &[u8]) {
@@ -195,7 +194,7 @@ impl LoadConn {
             }
             let shared = cx.shared();
             let size = shared.workload.size;
-            let off = Self::offset(self.received, shared.payload.len(), size, 1) + self.raw_pos;
+            let off = self.echo_at + self.raw_pos;
             let n = data.len().min(size - self.raw_pos);
             if data[..n] != shared.payload[off..off + n] {
                 return self.error(cx, "raw echo differs from what was sent");
@@ -294,6 +293,21 @@ impl LoadConn {
         self.became_ready(cx);
         self.pump(cx);
         head_len + self.on_frames(cx, &mut data[head_len..])
+    }
+}
+
+/// Where the message after the one starting at `at` starts in a payload
+/// pool of `pool` bytes: `stride` bytes further ([`Workload::stride`]), or
+/// back at 0 past the last start at which a whole message fits. Messages
+/// `n` and `n + 1` of a connection then differ, so a reordered or repeated
+/// echo is caught; a running position, where working it out from `n` took
+/// a division for every message sent and every echo checked.
+fn next_start(at: usize, workload: &Workload, pool: usize) -> usize {
+    let next = at + workload.stride;
+    if next + workload.size > pool {
+        0
+    } else {
+        next
     }
 }
 

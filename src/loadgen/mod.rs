@@ -33,7 +33,8 @@ use crate::transport::TlsConnector;
 use crate::ws::deflate::{DeflateConfig, PerMessageDeflate};
 use crate::ws::extension::Extensions;
 
-/// Distinct payload offsets: consecutive messages differ in content.
+/// Starts in the payload pool after the first (252 in all): consecutive
+/// messages differ in content.
 const OFFSETS: usize = 251;
 
 /// Connections opening at once per loop. Opening thousands at once would

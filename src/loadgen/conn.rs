@@ -34,9 +34,8 @@ pub struct LoadConn {
     phase: Phase,
     /// Send times of the messages in flight, oldest first.
     inflight: VecDeque<Instant>,
-    /// Messages sent and echoes received on this connection.
+    /// Messages sent on this connection.
     sent: u64,
-    received: u64,
     /// Where the next message sent and the next echo expected start in
     /// the payload pool (see [`next_start`]).
     send_at: usize,
@@ -62,6 +61,7 @@ pub struct LoadConn {
 impl LoadConn {
     /// A connection for `workload`.
     pub(crate) fn new(workload: &Workload) -> Self {
+        let now = Instant::now();
         let phase = if workload.raw {
             Phase::Raw
         } else {
@@ -79,12 +79,11 @@ impl LoadConn {
             phase,
             inflight: VecDeque::with_capacity(workload.pipeline),
             sent: 0,
-            received: 0,
             send_at: 0,
             echo_at: 0,
             raw_pos: 0,
-            started: Instant::now(),
-            now: Instant::now(),
+            started: now,
+            now,
             finishing: false,
             failed: false,
             ready: false,
@@ -178,7 +177,6 @@ impl LoadConn {
         let _ = shared.histogram.record(nanos.max(1));
         shared.counts.messages += 1;
         shared.counts.bytes += shared.workload.size as u64;
-        self.received += 1;
         self.echo_at = next_start(self.echo_at, &shared.workload, shared.payload.len());
     }
 

@@ -51,23 +51,30 @@ pub fn extend_masked(out: &mut Vec<u8>, payload: &[u8], key: [u8; 4]) {
     out.reserve(len);
     let start = out.len();
     let dst = &mut out.spare_capacity_mut()[..len];
-    #[allow(unused_mut)]
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if len >= 64 {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: `copy_masked_avx512` needs nothing but AVX-512F,
-            // checked here.
-            done = unsafe { copy_masked_avx512(payload, dst, key32) };
-        } else if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above, for AVX2.
-            done = unsafe { copy_masked_avx2(payload, dst, key32) };
-        }
-    }
+    let done = copy_masked_blocks(payload, dst, key32);
     copy_masked_words(&payload[done..], &mut dst[done..], key32);
     // SAFETY: the capacity was reserved above, and the vector loop wrote
     // `dst[..done]`, `copy_masked_words` the rest: all `len` bytes are set.
     unsafe { out.set_len(start + len) };
+}
+
+/// The whole 64-byte blocks of `src`, XORed into `dst` with the widest
+/// vectors the CPU has; returns how many bytes that was (0 without AVX2).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn copy_masked_blocks(src: &[u8], dst: &mut [MaybeUninit<u8>], key32: u32) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if src.len() >= 64 {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: `copy_masked_avx512` needs nothing but AVX-512F,
+            // checked here, and `dst` is `src`'s length (its callers').
+            return unsafe { copy_masked_avx512(src, dst, key32) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above, for AVX2.
+            return unsafe { copy_masked_avx2(src, dst, key32) };
+        }
+    }
+    0
 }
 
 /// Writes `src` XORed with `key32` repeated into `dst` (as long as `src`),

@@ -28,7 +28,7 @@ pub mod ws;
 pub use protocol::Protocol;
 pub use reactor::{
     ConnId, Context, EventLoop, LoopGone, LoopHandle, LoopStats, Ops, StatsReader, TimerId,
-    TraceFilter, TryPostError, MESSAGE_QUEUE_CAPACITY, READ_CHUNK,
+    TraceFilter, TryPostError, MESSAGE_QUEUE_CAPACITY, READS_PER_PASS, READ_CHUNK,
 };
 pub use server::{AcceptMode, ConnectionInfo, RunningServer, Server, ServerHandle};
 pub use tcp_echo::TcpEcho;

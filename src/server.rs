@@ -556,6 +556,7 @@ fn add_stats(a: LoopStats, b: LoopStats) -> LoopStats {
         pauses: a.pauses + b.pauses,
         resumes: a.resumes + b.resumes,
         read_pauses: a.read_pauses + b.read_pauses,
+        read_yields: a.read_yields + b.read_yields,
         queued: a.queued + b.queued,
         peak_queued: a.peak_queued.max(b.peak_queued),
         accept_fd_errors: a.accept_fd_errors + b.accept_fd_errors,

@@ -153,6 +153,7 @@ fn metrics_parse_while_traffic_runs_and_add_up_after() {
         ("wsloop_bytes_received", "counter"),
         ("wsloop_bytes_sent", "counter"),
         ("wsloop_write_pauses", "counter"),
+        ("wsloop_read_yields", "counter"),
         ("wsloop_write_queue_bytes", "gauge"),
         ("wsloop_closes", "counter"),
         ("wsloop_loop_iteration_seconds", "histogram"),

@@ -70,7 +70,7 @@ type Figure = (
 );
 
 /// The loop-wide figures.
-const LOOP_FIGURES: [Figure; 9] = [
+const LOOP_FIGURES: [Figure; 10] = [
     (
         "wsloop_connections_open",
         "gauge",
@@ -112,6 +112,12 @@ const LOOP_FIGURES: [Figure; 9] = [
         "counter",
         "Times a write queue rose above its high watermark (pause_writing).",
         |s| s.pauses,
+    ),
+    (
+        "wsloop_read_yields_total",
+        "counter",
+        "Read passes that stopped at their budget of reads to let other connections run.",
+        |s| s.read_yields,
     ),
     (
         "wsloop_write_queue_bytes",

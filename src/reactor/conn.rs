@@ -26,6 +26,14 @@ use crate::transport::{Flow, Input, Transport};
 /// keeps one connection from holding the loop.
 const MAX_FLOW_ROUNDS: usize = 16;
 
+/// How many reads one read pass may make before it yields to the other
+/// connections. A peer that refills its socket as fast as the loop empties
+/// it (an echo client with messages in flight does) would otherwise never
+/// let the pass see a short read, and every other connection would wait
+/// for it. 16 reads of the 68 KiB chunk are about 1 MiB: enough that the
+/// extra `poll` a yield costs is lost in the noise.
+pub const READS_PER_PASS: usize = 16;
+
 /// Where a non-blocking connect stands after a readiness event.
 pub(crate) enum Connect {
     /// Established; `connection_made` ran.
@@ -68,6 +76,10 @@ pub(crate) struct Conn<P: Protocol> {
     /// The socket's low-water mark is raised: the kernel reports it
     /// readable only once the bytes the protocol awaits have come.
     awaiting: bool,
+    /// The last read pass stopped at [`READS_PER_PASS`] with bytes maybe
+    /// left, and the connection waits in the loop's `read_again` list for
+    /// its next pass: no new edge will come for those bytes.
+    pub(crate) read_queued: bool,
 }
 
 impl<P: Protocol> Conn<P> {
@@ -87,6 +99,7 @@ impl<P: Protocol> Conn<P> {
             linger_armed: false,
             reported_reading: true,
             awaiting: false,
+            read_queued: false,
         }
     }
 
@@ -213,7 +226,7 @@ impl<P: Protocol> Conn<P> {
         services: &mut Services<P::Command>,
         buf: &mut [u8],
     ) {
-        loop {
+        for _ in 0..READS_PER_PASS {
             // A closing transport still reads, and discards, until the peer's
             // FIN: closing a socket with unread bytes would send an RST.
             let discard = match self.transport.input() {
@@ -292,6 +305,24 @@ impl<P: Protocol> Conn<P> {
                 }
             }
         }
+        self.yield_reads(services);
+    }
+
+    /// Puts the connection on the loop's list for a read pass in the next
+    /// turn, after the other connections ready now had theirs.
+    fn yield_reads(&mut self, services: &mut Services<P::Command>) {
+        if self.read_queued {
+            return;
+        }
+        self.read_queued = true;
+        services.read_again.push(self.id());
+        services.stats.read_yields += 1;
+        trace!(
+            services.trace,
+            slot = self.slot as usize,
+            "{} read pass yields after {READS_PER_PASS} reads: reading again next turn",
+            self.id()
+        );
     }
 
     /// After `resume_reading`: offer the kept bytes again (the protocol may

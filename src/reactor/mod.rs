@@ -6,7 +6,10 @@
 //!    all when work is already pending;
 //! 2. `poll` for readiness events;
 //! 3. for each event: drain the waker's channel, accept on a listener, or
-//!    drive a connection (flush if writable, read if readable);
+//!    drive a connection (flush if writable, read if readable); then give
+//!    the connections whose read pass ran out of its budget in the turn
+//!    before their next pass (a pass makes at most `READS_PER_PASS` reads,
+//!    so one busy peer cannot hold the others up);
 //! 4. fire due timers;
 //! 5. deliver commands that callbacks posted to other connections, and run
 //!    read passes for connections whose reading was resumed;
@@ -56,6 +59,7 @@ use timers::{TimerTarget, Timers};
 use trace::{trace, Tracer};
 
 pub use crate::transport::READ_CHUNK;
+pub use conn::READS_PER_PASS;
 
 /// How long a closed connection waits for the peer's FIN after ours, before
 /// the socket is dropped anyway. Waiting avoids the RST that closing a socket
@@ -116,6 +120,9 @@ pub(crate) struct Services<C> {
     pub(crate) deferred: VecDeque<(Option<ConnId>, C)>,
     /// Connections whose reading was resumed and need a read pass.
     pub(crate) read_passes: Vec<ConnId>,
+    /// Connections whose read pass stopped at its budget: each gets its
+    /// next pass in the following turn, after that turn's events.
+    pub(crate) read_again: Vec<ConnId>,
     pub(crate) stop: bool,
     pub(crate) stats: LoopStats,
     /// What `--trace` follows.
@@ -194,6 +201,7 @@ impl<P: Protocol> EventLoop<P> {
                 timers: Timers::default(),
                 deferred: VecDeque::new(),
                 read_passes: Vec::new(),
+                read_again: Vec::new(),
                 stop: false,
                 stats: LoopStats::default(),
                 trace: Tracer::default(),
@@ -423,6 +431,9 @@ impl<P: Protocol> EventLoop<P> {
             self.trace_poll(timeout);
         }
 
+        // Taken before the events, so that a pass which yields again now
+        // waits for the next turn.
+        let read_again = std::mem::take(&mut self.services.read_again);
         // The events buffer is moved out so that handling an event may borrow
         // the rest of the loop mutably; it is put back, capacity intact.
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
@@ -436,6 +447,7 @@ impl<P: Protocol> EventLoop<P> {
             }
         }
         self.events = events;
+        self.read_yielded(read_again);
 
         self.fire_timers();
         self.run_deferred();
@@ -466,6 +478,7 @@ impl<P: Protocol> EventLoop<P> {
     fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
         if !self.services.deferred.is_empty()
             || !self.services.read_passes.is_empty()
+            || !self.services.read_again.is_empty()
             || self.services.stop
         {
             return Some(Duration::ZERO);
@@ -628,10 +641,34 @@ impl<P: Protocol> EventLoop<P> {
         if event.is_writable() {
             conn.transport.flush();
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
+        // A connection that yielded its last pass reads in its turn after
+        // the events: one pass per turn, however many edges come.
+        if (event.is_readable() || event.is_read_closed() || event.is_error()) && !conn.read_queued
+        {
             conn.read_pass(&mut self.shared, &mut self.services, &mut self.read_buf);
         }
         self.settle(slot);
+    }
+
+    /// The read passes that yielded in the turn before: each reads again
+    /// (and may yield again, for the next turn).
+    fn read_yielded(&mut self, mut ids: Vec<ConnId>) {
+        for &id in &ids {
+            let Some(conn) = live_conn(&mut self.conns, id) else {
+                continue;
+            };
+            conn.read_queued = false;
+            if conn.transport.is_closed() {
+                continue;
+            }
+            conn.read_pass(&mut self.shared, &mut self.services, &mut self.read_buf);
+            self.settle(id.slot());
+        }
+        // The list's capacity serves the next turn.
+        if self.services.read_again.is_empty() {
+            ids.clear();
+            self.services.read_again = ids;
+        }
     }
 
     /// Finishes the work callbacks left on a connection, freeing its slot at

@@ -38,6 +38,9 @@ pub struct LoopStats {
     pub resumes: u64,
     /// Times any connection's reading went from active to paused.
     pub read_pauses: u64,
+    /// Read passes that stopped at their budget of reads with the socket
+    /// maybe not drained, so that other connections could run first.
+    pub read_yields: u64,
     /// Bytes queued for writing, summed over open connections.
     pub queued: u64,
     /// The largest write queue any single connection ever had.
@@ -94,6 +97,7 @@ pub(crate) struct SharedStats {
     pauses: AtomicU64,
     resumes: AtomicU64,
     read_pauses: AtomicU64,
+    read_yields: AtomicU64,
     queued: AtomicU64,
     peak_queued: AtomicU64,
     accept_fd_errors: AtomicU64,
@@ -115,6 +119,7 @@ impl SharedStats {
         self.pauses.store(s.pauses, Relaxed);
         self.resumes.store(s.resumes, Relaxed);
         self.read_pauses.store(s.read_pauses, Relaxed);
+        self.read_yields.store(s.read_yields, Relaxed);
         self.queued.store(s.queued, Relaxed);
         self.peak_queued.store(s.peak_queued, Relaxed);
         self.accept_fd_errors.store(s.accept_fd_errors, Relaxed);
@@ -138,6 +143,7 @@ impl SharedStats {
             pauses: self.pauses.load(Relaxed),
             resumes: self.resumes.load(Relaxed),
             read_pauses: self.read_pauses.load(Relaxed),
+            read_yields: self.read_yields.load(Relaxed),
             queued: self.queued.load(Relaxed),
             peak_queued: self.peak_queued.load(Relaxed),
             accept_fd_errors: self.accept_fd_errors.load(Relaxed),

@@ -30,9 +30,11 @@ const MAX_FLOW_ROUNDS: usize = 16;
 /// connections. A peer that refills its socket as fast as the loop empties
 /// it (an echo client with messages in flight does) would otherwise never
 /// let the pass see a short read, and every other connection would wait
-/// for it. 16 reads of the 68 KiB chunk are about 1 MiB: enough that the
-/// extra `poll` a yield costs is lost in the noise.
-pub const READS_PER_PASS: usize = 16;
+/// for it. The budget also bounds a turn: 4 reads of the 68 KiB chunk
+/// (272 KiB) per ready connection keep the others' wait short, and the
+/// extra `poll` a yield costs is about 1% of the work those reads carry.
+/// (Measured against 2, 8 and 16 in docs/PERFORMANCE.md.)
+pub const READS_PER_PASS: usize = 4;
 
 /// Where a non-blocking connect stands after a readiness event.
 pub(crate) enum Connect {

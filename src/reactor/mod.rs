@@ -661,6 +661,11 @@ impl<P: Protocol> EventLoop<P> {
             if conn.transport.is_closed() {
                 continue;
             }
+            trace!(
+                self.services.trace,
+                slot = id.slot(),
+                "{id} read pass, the one it yielded last turn"
+            );
             conn.read_pass(&mut self.shared, &mut self.services, &mut self.read_buf);
             self.settle(id.slot());
         }

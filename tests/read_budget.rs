@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use common::{pattern, DEADLINE};
 use wsloop::{ConnId, Context, EventLoop, Protocol, READS_PER_PASS};
 
-/// What one connection received, in the order of its `data_received` calls.
+/// What each connection received, and which connection each
+/// `data_received` call was for.
 #[derive(Default)]
 struct Received {
     conns: Vec<(ConnId, Vec<u8>)>,
@@ -33,8 +34,8 @@ impl Received {
     }
 }
 
-/// Records what arrives; reads 1 KiB at a time, so that a few dozen KiB
-/// in one socket are more reads than one pass may make.
+/// Records what arrives; reads 1 KiB at a time, so that a few KiB in one
+/// socket are more reads than one pass may make.
 struct Recorder;
 
 impl Protocol for Recorder {

@@ -31,9 +31,9 @@ const MAX_FLOW_ROUNDS: usize = 16;
 /// it (an echo client with messages in flight does) would otherwise never
 /// let the pass see a short read, and every other connection would wait
 /// for it. The budget also bounds a turn: 4 reads of the 68 KiB chunk
-/// (272 KiB) per ready connection keep the others' wait short, and the
-/// extra `poll` a yield costs is about 1% of the work those reads carry.
-/// (Measured against 2, 8 and 16 in docs/PERFORMANCE.md.)
+/// (272 KiB) per ready connection keep the others' wait short. A yield
+/// costs one `poll` that returns at once; against budgets of 2, 8 and 16,
+/// 4 gave the shortest tail for the same CPU (docs/PERFORMANCE.md).
 pub const READS_PER_PASS: usize = 4;
 
 /// Where a non-blocking connect stands after a readiness event.

@@ -148,6 +148,9 @@ struct Listener<P> {
     backing_off: bool,
     /// Set on the first descriptor error of a run of them, so it is logged once.
     fd_error_logged: bool,
+    /// The listener has `TCP_NODELAY`, which Linux copies to every socket
+    /// it accepts: one `setsockopt` per listener instead of per connection.
+    nodelay_inherited: bool,
 }
 
 /// A single-threaded event loop driving connections of protocol type `P`.
@@ -269,12 +272,17 @@ impl<P: Protocol> EventLoop<P> {
             Interest::READABLE,
         )?;
         let addr = socket.local_addr()?;
+        let nodelay_inherited = cfg!(target_os = "linux")
+            && socket2::SockRef::from(&socket)
+                .set_tcp_nodelay(true)
+                .is_ok();
         self.listeners.push(Some(Listener {
             socket,
             factory,
             tls,
             backing_off: false,
             fd_error_logged: false,
+            nodelay_inherited,
         }));
         Ok(addr)
     }
@@ -294,7 +302,7 @@ impl<P: Protocol> EventLoop<P> {
     /// if it fails, `connection_lost` gets the error instead.
     pub fn connect(&mut self, addr: SocketAddr, protocol: P) -> io::Result<ConnId> {
         let socket = TcpStream::connect(addr)?;
-        self.insert(socket, addr, protocol, true, None)
+        self.insert(socket, addr, protocol, true, false, None)
     }
 
     /// Like [`EventLoop::connect`], over TLS: the TLS handshake follows the
@@ -308,7 +316,7 @@ impl<P: Protocol> EventLoop<P> {
     ) -> io::Result<ConnId> {
         let session = tls.session()?;
         let socket = TcpStream::connect(addr)?;
-        self.insert(socket, addr, protocol, true, Some(session))
+        self.insert(socket, addr, protocol, true, false, Some(session))
     }
 
     /// Numbers this loop's connections `offset + step`, `offset + 2 * step`,
@@ -500,6 +508,7 @@ impl<P: Protocol> EventLoop<P> {
         peer: SocketAddr,
         protocol: P,
         connecting: bool,
+        nodelay: bool,
         tls: Option<Box<TlsLayer>>,
     ) -> io::Result<ConnId> {
         let entry = self.conns.vacant_entry();
@@ -515,7 +524,10 @@ impl<P: Protocol> EventLoop<P> {
             generation: self.next_generation,
         };
         // The transport corks writes itself; Nagle would only add latency.
-        let _ = socket.set_nodelay(true);
+        // An accepted socket may have it from its listener already.
+        if !nodelay {
+            let _ = socket.set_nodelay(true);
+        }
         let interest = if connecting {
             Interest::READABLE | Interest::WRITABLE
         } else {
@@ -573,7 +585,8 @@ impl<P: Protocol> EventLoop<P> {
                         }
                     };
                     let protocol = (listener.factory)();
-                    if let Err(e) = self.insert(socket, peer, protocol, false, tls) {
+                    let nodelay = listener.nodelay_inherited;
+                    if let Err(e) = self.insert(socket, peer, protocol, false, nodelay, tls) {
                         log::warn!("dropping connection from {peer}: {e}");
                     }
                 }
@@ -822,4 +835,66 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TcpEcho;
+
+    /// Nagle is off on every connection: on one the loop opens (set on the
+    /// socket) and on one it accepts (on Linux, copied from the listener,
+    /// with no `setsockopt` of its own).
+    #[test]
+    fn every_connection_has_nodelay() {
+        let mut lp = EventLoop::<TcpEcho>::new(()).unwrap();
+        let addr = lp.listen(([127, 0, 0, 1], 0).into(), || TcpEcho).unwrap();
+        let inherited = lp.listeners[0]
+            .as_ref()
+            .is_some_and(|l| l.nodelay_inherited);
+        assert_eq!(inherited, cfg!(target_os = "linux"));
+        // The loop's own connection to its listener: both ends are its.
+        lp.connect(addr, TcpEcho).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lp.stats().accepted < 1 {
+            assert!(Instant::now() < deadline, "the connection was not accepted");
+            lp.turn(Some(Duration::from_millis(50))).unwrap();
+        }
+        assert_eq!(lp.conns.len(), 2);
+        for (slot, conn) in &lp.conns {
+            assert_eq!(conn.transport.nodelay(), Some(true), "slot {slot}");
+        }
+    }
+
+    /// A connection that closed is out of the epoll set, though on Linux
+    /// the loop makes no `epoll_ctl` to take it out: closing its socket did.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_closed_connection_leaves_the_epoll_set() {
+        use std::os::fd::AsRawFd;
+
+        let mut lp = EventLoop::<TcpEcho>::new(()).unwrap();
+        let addr = lp.listen(([127, 0, 0, 1], 0).into(), || TcpEcho).unwrap();
+        let fdinfo = format!("/proc/self/fdinfo/{}", lp.poll.as_raw_fd());
+        // The kernel lists one `tfd:` line per descriptor in the set.
+        let registered = || {
+            let info = std::fs::read_to_string(&fdinfo).unwrap();
+            info.lines().filter(|l| l.starts_with("tfd:")).count()
+        };
+        let before = registered();
+        let turn_until = |lp: &mut EventLoop<TcpEcho>, done: &dyn Fn(&LoopStats) -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done(&lp.stats()) {
+                assert!(Instant::now() < deadline, "timed out: {:?}", lp.stats());
+                lp.turn(Some(Duration::from_millis(50))).unwrap();
+            }
+        };
+        let peer = std::net::TcpStream::connect(addr).unwrap();
+        turn_until(&mut lp, &|s| s.accepted == 1);
+        assert_eq!(registered(), before + 1);
+        // The echo closes once its peer has: the connection ends.
+        drop(peer);
+        turn_until(&mut lp, &|s| s.open == 0);
+        assert_eq!(registered(), before);
+    }
 }

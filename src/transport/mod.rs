@@ -555,8 +555,14 @@ impl Transport {
         matches!(self.lifecycle, Lifecycle::Closed)
     }
 
-    /// Closes for good: returns the socket (for the loop to deregister) and
-    /// the error that ended the connection, if any.
+    /// Whether Nagle's algorithm is off on the socket (`None` once closed).
+    #[cfg(test)]
+    pub(crate) fn nodelay(&self) -> Option<bool> {
+        self.socket.as_ref().and_then(|s| s.nodelay().ok())
+    }
+
+    /// Closes for good: returns the socket (the loop deregisters it where
+    /// closing does not) and the error that ended the connection, if any.
     pub(crate) fn finish(&mut self) -> (Option<TcpStream>, Option<io::Error>) {
         self.queue.clear();
         self.leftover = None;

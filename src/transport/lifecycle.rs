@@ -29,6 +29,8 @@
 //! more (a WebSocket server once both close frames are exchanged): the
 //! socket closes as soon as the queue is sent, with no `shutdown` and no
 //! linger, which saves a system call, a read and a wake-up per connection.
+//! On Linux the transport also writes that last queue with `MSG_MORE`, so
+//! the FIN goes out in the same segment as its bytes.
 //!
 //! Only pure transitions live here; the transport performs the system calls
 //! that go with them (`shutdown`, closing the socket).
@@ -103,6 +105,11 @@ impl Lifecycle {
                 | Lifecycle::Closing { .. }
                 | Lifecycle::Finishing
         )
+    }
+
+    /// The socket closes as soon as the queue is sent (`close_promptly`).
+    pub(crate) fn closes_when_drained(&self) -> bool {
+        matches!(self, Lifecycle::Finishing)
     }
 
     /// asyncio's `is_closing`: `close`, `abort` or an error has begun to end

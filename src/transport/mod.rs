@@ -485,6 +485,10 @@ impl Transport {
         };
         let result = match self.tls.as_deref_mut() {
             None if self.queue.is_empty() => return,
+            #[cfg(target_os = "linux")]
+            None if self.lifecycle.closes_when_drained() => {
+                self.queue.write_to(&mut HeldForFin(socket))
+            }
             None => self.queue.write_to(socket),
             Some(tls) => tls.flush(&mut self.queue, socket),
         };
@@ -571,6 +575,32 @@ impl Transport {
     }
 }
 
+/// The last bytes of a connection that closes once they are sent, written
+/// with `MSG_MORE`: the kernel holds back a segment it could not fill until
+/// the close, whose FIN then goes out in it. The peer gets the bytes and
+/// the end of the stream in one packet instead of two, and on loopback
+/// this side processes both ends of each packet. (A send that fills the
+/// socket's buffer is pushed regardless, so the flag never stalls a
+/// larger queue.)
+#[cfg(target_os = "linux")]
+struct HeldForFin<'a>(&'a TcpStream);
+
+#[cfg(target_os = "linux")]
+impl std::io::Write for HeldForFin<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        socket2::SockRef::from(self.0).send_with_flags(buf, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+    }
+
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+        socket2::SockRef::from(self.0)
+            .send_vectored_with_flags(bufs, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// `setsockopt(SO_RCVLOWAT)`, which neither `mio` nor `socket2` offers.
 fn set_rcvlowat(socket: &TcpStream, bytes: usize) -> io::Result<()> {
     use std::os::fd::AsRawFd;
@@ -590,5 +620,71 @@ fn set_rcvlowat(socket: &TcpStream, bytes: usize) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    fn tcp_info(socket: &impl AsRawFd) -> libc::tcp_info {
+        // SAFETY: `tcp_info` is plain integers, so all zeroes is a valid
+        // value, and the kernel writes at most `len` bytes of it.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: the descriptor is the open socket `socket` borrows, and
+        // `info` is a live value of the length passed.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
+        info
+    }
+
+    /// After `close_promptly` the last bytes wait in the kernel for the
+    /// close, and the peer gets them and the FIN in one segment.
+    #[test]
+    fn a_prompt_close_sends_its_last_bytes_with_the_fin() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, addr) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        ours.set_nodelay(true).unwrap();
+        let mut transport = Transport::new(TcpStream::from_std(ours), addr, WriteLimits::default());
+        let segments_before = tcp_info(&peer).tcpi_segs_in;
+
+        transport.write(b"last words");
+        transport.close_promptly();
+        transport.flush();
+        assert_eq!(transport.write_buffer_size(), 0);
+        let socket = transport.socket.as_ref().unwrap();
+        assert_eq!(
+            tcp_info(socket).tcpi_notsent_bytes,
+            10,
+            "the bytes went out before the close"
+        );
+        assert!(transport.advance(), "a drained prompt close ends");
+        let (socket, error) = transport.finish();
+        assert!(error.is_none());
+        drop(socket);
+
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut received = Vec::new();
+        peer.read_to_end(&mut received).unwrap();
+        assert_eq!(received, b"last words");
+        let segments = tcp_info(&peer).tcpi_segs_in - segments_before;
+        assert_eq!(
+            segments, 1,
+            "the bytes and the FIN came in {segments} segments"
+        );
     }
 }

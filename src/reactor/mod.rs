@@ -842,6 +842,15 @@ mod tests {
     use super::*;
     use crate::TcpEcho;
 
+    /// Turns the loop until its counters satisfy `done`, for at most 10 s.
+    fn turn_until(lp: &mut EventLoop<TcpEcho>, done: impl Fn(&LoopStats) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(&lp.stats()) {
+            assert!(Instant::now() < deadline, "timed out: {:?}", lp.stats());
+            lp.turn(Some(Duration::from_millis(50))).unwrap();
+        }
+    }
+
     /// Nagle is off on every connection: on one the loop opens (set on the
     /// socket) and on one it accepts (on Linux, copied from the listener,
     /// with no `setsockopt` of its own).
@@ -855,11 +864,7 @@ mod tests {
         assert_eq!(inherited, cfg!(target_os = "linux"));
         // The loop's own connection to its listener: both ends are its.
         lp.connect(addr, TcpEcho).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while lp.stats().accepted < 1 {
-            assert!(Instant::now() < deadline, "the connection was not accepted");
-            lp.turn(Some(Duration::from_millis(50))).unwrap();
-        }
+        turn_until(&mut lp, |s| s.accepted == 1);
         assert_eq!(lp.conns.len(), 2);
         for (slot, conn) in &lp.conns {
             assert_eq!(conn.transport.nodelay(), Some(true), "slot {slot}");
@@ -882,19 +887,12 @@ mod tests {
             info.lines().filter(|l| l.starts_with("tfd:")).count()
         };
         let before = registered();
-        let turn_until = |lp: &mut EventLoop<TcpEcho>, done: &dyn Fn(&LoopStats) -> bool| {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !done(&lp.stats()) {
-                assert!(Instant::now() < deadline, "timed out: {:?}", lp.stats());
-                lp.turn(Some(Duration::from_millis(50))).unwrap();
-            }
-        };
         let peer = std::net::TcpStream::connect(addr).unwrap();
-        turn_until(&mut lp, &|s| s.accepted == 1);
+        turn_until(&mut lp, |s| s.accepted == 1);
         assert_eq!(registered(), before + 1);
         // The echo closes once its peer has: the connection ends.
         drop(peer);
-        turn_until(&mut lp, &|s| s.open == 0);
+        turn_until(&mut lp, |s| s.open == 0);
         assert_eq!(registered(), before);
     }
 }

@@ -29,8 +29,11 @@
 //! more (a WebSocket server once both close frames are exchanged): the
 //! socket closes as soon as the queue is sent, with no `shutdown` and no
 //! linger, which saves a system call, a read and a wake-up per connection.
-//! On Linux the transport also writes that last queue with `MSG_MORE`, so
-//! the FIN goes out in the same segment as its bytes.
+//!
+//! In every draining state (`Draining`, `Closing`, `Finishing`) the queue
+//! is the last output before our FIN. On Linux the transport writes it
+//! with `MSG_MORE`, so the FIN, sent by the `shutdown` or the close that
+//! follows the drain, goes out in the same segment as the last bytes.
 //!
 //! Only pure transitions live here; the transport performs the system calls
 //! that go with them (`shutdown`, closing the socket).
@@ -105,11 +108,6 @@ impl Lifecycle {
                 | Lifecycle::Closing { .. }
                 | Lifecycle::Finishing
         )
-    }
-
-    /// The socket closes as soon as the queue is sent (`close_promptly`).
-    pub(crate) fn closes_when_drained(&self) -> bool {
-        matches!(self, Lifecycle::Finishing)
     }
 
     /// asyncio's `is_closing`: `close`, `abort` or an error has begun to end

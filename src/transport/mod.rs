@@ -486,9 +486,7 @@ impl Transport {
         let result = match self.tls.as_deref_mut() {
             None if self.queue.is_empty() => return,
             #[cfg(target_os = "linux")]
-            None if self.lifecycle.closes_when_drained() => {
-                self.queue.write_to(&mut HeldForFin(socket))
-            }
+            None if self.lifecycle.is_draining() => self.queue.write_to(&mut HeldForFin(socket)),
             None => self.queue.write_to(socket),
             Some(tls) => tls.flush(&mut self.queue, socket),
         };
@@ -575,13 +573,14 @@ impl Transport {
     }
 }
 
-/// The last bytes of a connection that closes once they are sent, written
-/// with `MSG_MORE`: the kernel holds back a segment it could not fill until
-/// the close, whose FIN then goes out in it. The peer gets the bytes and
-/// the end of the stream in one packet instead of two, and on loopback
-/// this side processes both ends of each packet. (A send that fills the
-/// socket's buffer is pushed regardless, so the flag never stalls a
-/// larger queue.)
+/// The last bytes before our FIN (after `write_eof`, `close` or
+/// `close_promptly`), written with `MSG_MORE`: the kernel holds back a
+/// segment it could not fill until the `shutdown` or the close that
+/// follows the drained queue in the same settle, and the FIN goes out in
+/// it. The peer gets the bytes and the end of the stream in one packet
+/// instead of two, and on loopback this side processes both ends of each
+/// packet. (A send that fills the socket's buffer is pushed regardless, so
+/// the flag never stalls a larger queue.)
 #[cfg(target_os = "linux")]
 struct HeldForFin<'a>(&'a TcpStream);
 
@@ -649,10 +648,11 @@ mod tests {
         info
     }
 
-    /// After `close_promptly` the last bytes wait in the kernel for the
-    /// close, and the peer gets them and the FIN in one segment.
-    #[test]
-    fn a_prompt_close_sends_its_last_bytes_with_the_fin() {
+    /// Queues a few bytes, ends the output with `end`, flushes and
+    /// settles as the loop does, and checks that the bytes waited in the
+    /// kernel for the FIN and that the peer got both in one segment.
+    /// Returns whether `advance` asked for the connection to be finished.
+    fn last_bytes_go_with_the_fin(end: fn(&mut Transport)) -> bool {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (ours, addr) = listener.accept().unwrap();
@@ -663,19 +663,21 @@ mod tests {
 
         let last = b"last words";
         transport.write(last);
-        transport.close_promptly();
+        end(&mut transport);
         transport.flush();
         assert_eq!(transport.write_buffer_size(), 0);
         let socket = transport.socket.as_ref().unwrap();
         assert_eq!(
             tcp_info(socket).tcpi_notsent_bytes as usize,
             last.len(),
-            "the bytes went out before the close"
+            "the bytes went out before the FIN"
         );
-        assert!(transport.advance(), "a drained prompt close ends");
-        let (socket, error) = transport.finish();
-        assert!(error.is_none());
-        drop(socket);
+        let finished = transport.advance();
+        if finished {
+            let (socket, error) = transport.finish();
+            assert!(error.is_none());
+            drop(socket);
+        }
 
         peer.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -686,6 +688,37 @@ mod tests {
         assert_eq!(
             segments, 1,
             "the bytes and the FIN came in {segments} segments"
+        );
+        finished
+    }
+
+    /// After `close_promptly` the socket closes once the queue is sent,
+    /// and its FIN goes with the last bytes.
+    #[test]
+    fn a_prompt_close_sends_its_last_bytes_with_the_fin() {
+        assert!(
+            last_bytes_go_with_the_fin(Transport::close_promptly),
+            "a drained prompt close ends"
+        );
+    }
+
+    /// After `close` the write half shuts once the queue is sent, and
+    /// that FIN goes with the last bytes; the connection lingers for the
+    /// peer's.
+    #[test]
+    fn a_close_sends_its_last_bytes_with_the_fin() {
+        assert!(
+            !last_bytes_go_with_the_fin(Transport::close),
+            "a close waits for the peer's FIN"
+        );
+    }
+
+    /// The same for `write_eof`, after which reading goes on.
+    #[test]
+    fn write_eof_sends_the_last_bytes_with_the_fin() {
+        assert!(
+            !last_bytes_go_with_the_fin(Transport::write_eof),
+            "a half-closed connection stays open"
         );
     }
 }

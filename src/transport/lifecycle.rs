@@ -212,7 +212,8 @@ impl Lifecycle {
         AfterDrain::ShutdownWrite
     }
 
-    /// Whether `write_eof` or `close` waits for the queue to drain.
+    /// Whether `write_eof`, `close` or `close_promptly` waits for the
+    /// queue to drain: what is queued is the last output before our FIN.
     pub(crate) fn is_draining(&self) -> bool {
         matches!(
             self,
